@@ -1,0 +1,22 @@
+"""The REST API's routes, mounted twice by config.urls (with and without a workspace slug)."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from workspaces import api as workspace_api
+
+router = SimpleRouter(use_regex_path=False)
+router.register("members", workspace_api.MemberViewSet, basename="member")
+router.register("invitations", workspace_api.InvitationViewSet, basename="invitation")
+router.register("api-keys", workspace_api.ApiKeyViewSet, basename="api-key")
+
+urlpatterns = [
+    path(
+        "workspace/",
+        workspace_api.WorkspaceSettingsViewSet.as_view(
+            {"get": "retrieve", "patch": "partial_update"}
+        ),
+        name="workspace",
+    ),
+    *router.urls,
+]

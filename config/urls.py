@@ -1,0 +1,18 @@
+"""Root URLs: wiring only. Workspace pages live under /w/<workspace_slug>/, the REST API
+under /api/v1/ (API key) and /api/v1/w/<workspace_slug>/ (API key or signed-in user)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from . import api_urls
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_urls.urlpatterns, "api"), namespace="api")),
+    path(
+        "api/v1/w/<slug:workspace_slug>/",
+        include((api_urls.urlpatterns, "api"), namespace="workspace-api"),
+    ),
+    path("w/<slug:workspace_slug>/", include("workspaces.urls")),
+    path("", include("workspaces.account_urls")),
+]

@@ -1,0 +1,104 @@
+"""factory_boy factories. Tenant-owned factories take a `workspace` sub-factory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from workspaces.models import (
+    Agency,
+    ApiKey,
+    Invitation,
+    Membership,
+    Role,
+    SandboxMessage,
+    Workspace,
+)
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    username = factory.LazyAttribute(lambda u: u.email)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class AgencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agency
+
+    name = factory.Sequence(lambda n: f"Agency {n}")
+    slug = factory.Sequence(lambda n: f"agency-{n}")
+
+
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workspace
+
+    name = factory.Sequence(lambda n: f"Shop {n}")
+    slug = factory.Sequence(lambda n: f"shop-{n}")
+    default_from_name = "Shop"
+    default_from_email = "hello@shop.example.com"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    workspace = factory.SubFactory(WorkspaceFactory)
+    role = Role.EDITOR
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Invitation
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = Role.EDITOR
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """Build with `ApiKeyFactory()`; the secret is on `api_key.secret` (tests only)."""
+
+    class Meta:
+        model = ApiKey
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Key {n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        api_key = model_class(*args, **kwargs)
+        api_key.secret = ApiKey.all_workspaces.assign_key(api_key)
+        api_key.save()
+        return api_key
+
+
+class SandboxMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SandboxMessage
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    from_email = "Mailpath <no-reply@mailpath.local>"
+    to = factory.LazyFunction(lambda: ["someone@example.com"])
+    subject = factory.Sequence(lambda n: f"Message {n}")
+    text_body = "Hello"
+    html_body = "<p>Hello</p>"

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class WorkspacesConfig(AppConfig):
+    name = "workspaces"
+    verbose_name = "Tenancy and accounts"
+
+    def ready(self) -> None:
+        from .navigation import register_section
+
+        register_section("home", "dashboard")
+        register_section("sandbox", "sandbox_inbox")
+        register_section("settings", "settings")
