@@ -101,9 +101,16 @@ class WorkspaceOwned(models.Model):
         base_manager_name = "all_workspaces"
 
     def _get_unique_checks(self, *args: Any, **kwargs: Any) -> Any:
-        # A random UUID needs no query before saving; the database still enforces it.
+        # Validation queries through the scoped manager, so checks that span every
+        # workspace are skipped when they only cover generated values (public ids, key
+        # prefixes): those need no pre-save query and the database still enforces them.
         unique_checks, date_checks = super()._get_unique_checks(*args, **kwargs)
-        unique_checks = [check for check in unique_checks if check[1] != ("public_id",)]
+        generated = {f.name for f in self._meta.concrete_fields if not f.editable}
+        unique_checks = [
+            (model, fields)
+            for model, fields in unique_checks
+            if "workspace" in fields or not set(fields) <= generated
+        ]
         return unique_checks, date_checks
 
 
