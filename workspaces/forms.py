@@ -76,6 +76,10 @@ class LoginForm(AuthenticationForm):
     """Email and password, with failed attempts throttled per address and client."""
 
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password don't match. Check both and try again.",
+    }
 
     def clean(self) -> dict[str, Any]:
         email = (self.cleaned_data.get("username") or "").lower()
