@@ -7,7 +7,7 @@ PORT ?= 8000
 # Tests run on PostgreSQL; set DATABASE_URL to use another server or sqlite:///...
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mailpath
 
-.PHONY: install run test lint format migrate seed clean
+.PHONY: install run test lint format migrate seed bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ format: install
 
 test: lint
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	for script in bench/*.py; do echo "== $$script"; \
+	  DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf var staticfiles .pytest_cache .ruff_cache
