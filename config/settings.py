@@ -47,9 +47,26 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
 if len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.url("SITE_URL", default="http://127.0.0.1:8000").geturl().rstrip("/")
+
+def _env_list(name: str, default: list[str]) -> list[str]:
+    return [item.strip() for item in env.list(name, default=default) if item.strip()]
+
+
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", [])
+_site = env.url("SITE_URL", default="http://127.0.0.1:8000")
+if _site.scheme not in {"http", "https"} or not _site.netloc:
+    raise ImproperlyConfigured(
+        f"SITE_URL={_site.geturl()!r}: use a full URL like https://app.example.com."
+    )
+SITE_URL = _site.geturl().rstrip("/")
+
+# Behind a TLS-terminating proxy: trust its X-Forwarded-Proto, redirect to HTTPS, send HSTS.
+BEHIND_TLS_PROXY = _env_bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -103,13 +120,19 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mailpath.sqlite3'}"),
-}
-SUPPORTED_DATABASE_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
-if DATABASES["default"]["ENGINE"] not in SUPPORTED_DATABASE_ENGINES:
+try:
+    DATABASES = {
+        "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mailpath.sqlite3'}"),
+    }
+except (KeyError, ValueError) as exc:
     raise ImproperlyConfigured(
-        f"DATABASE_URL names {DATABASES['default']['ENGINE']!r}: use postgres:// or sqlite:///."
+        "DATABASE_URL is not a database URL: use postgres://user@host:5432/name or sqlite:///path."
+    ) from exc
+SUPPORTED_DATABASE_ENGINES = {"django.db.backends.postgresql", "django.db.backends.sqlite3"}
+if DATABASES["default"].get("ENGINE") not in SUPPORTED_DATABASE_ENGINES:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL names {DATABASES['default'].get('ENGINE')!r}: "
+        "use postgres://user@host:5432/name or sqlite:///path."
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
@@ -139,6 +162,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+if LOGIN_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more.")
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
 
@@ -161,10 +186,14 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 
 # --- Email ----------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="workspaces.sandbox.SandboxEmailBackend")
+# SMTP, when EMAIL_BACKEND is Django's SMTP backend: smtp+tls://user:password@host:587
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))  # sets EMAIL_BACKEND to SMTP too
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Mailpath <no-reply@mailpath.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SANDBOX_RETENTION_DAYS = env.int("SANDBOX_RETENTION_DAYS", default=30)
-ANYMAIL = {}
+# Anymail settings for a platform-wide ESP backend, as JSON, e.g. {"POSTMARK_SERVER_TOKEN": "…"}
+ANYMAIL = env.json("ANYMAIL", default={})
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -187,6 +216,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "amqps://")):

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from rest_framework_api_key.admin import APIKey as LibraryApiKey
 
 from .models import (
@@ -92,6 +93,11 @@ class ApiKeyAdmin(WorkspaceOwnedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are created in the workspace, where the secret is shown once
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if obj.revoked and obj.revoked_at is None:
+            obj.revoked_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(SandboxMessage)

@@ -49,7 +49,7 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "get_queryset" in cls.__dict__:
+        if cls.get_queryset is not WorkspaceViewSet.get_queryset:
             raise TypeError(
                 f"{cls.__name__} overrides get_queryset(); write workspace_queryset(workspace)."
             )
@@ -70,6 +70,8 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Service-layer ValidationErrors become 400s with field errors."""
     if isinstance(exc, DjangoValidationError):
-        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        detail: Any = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"detail": " ".join(exc.messages)}
+        )
         exc = exceptions.ValidationError(detail)
     return drf_exception_handler(exc, context)

@@ -6,6 +6,7 @@ class WorkspacesConfig(AppConfig):
     verbose_name = "Tenancy and accounts"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the start-up checks)
         from .navigation import register_section
 
         register_section("home", "dashboard")

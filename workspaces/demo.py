@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from .models import Agency, Membership, Role, Workspace
+from .signals import workspace_created
 
 DEMO_PASSWORD = "mailpath-demo"
 DEMO_AGENCY_SLUG = "northwind-digital"
@@ -64,6 +65,8 @@ def seed_workspaces() -> dict[str, Workspace]:
         default_from_email="hi@bloom-bakery.example.com",
         postal_address="200 Main Street, Portland, ME 04101, USA",
     )
+    for workspace in (acme, bloom):
+        workspace_created.send(sender=Workspace, workspace=workspace)
     Membership.objects.create(
         user=_user("agency@example.com", "Nadia North"), agency=agency, role=Role.OWNER
     )

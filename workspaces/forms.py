@@ -87,7 +87,8 @@ class LoginForm(AuthenticationForm):
         client = _client_address(self.request)
         if login_throttle.is_blocked(email, client):
             raise ValidationError(
-                "Too many failed attempts. Wait 15 minutes, or reset your password.",
+                f"Too many failed attempts. Wait {login_throttle.window_minutes()} minutes, "
+                "or reset your password.",
                 code="throttled",
             )
         try:

@@ -28,5 +28,9 @@ def record_failure(email: str, client: str) -> None:
         cache.set(key, 1, timeout=window)
 
 
+def window_minutes() -> int:
+    return max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
+
+
 def clear(email: str, client: str) -> None:
     cache.delete(_key(email, client))

@@ -176,7 +176,7 @@ class Invitation(WorkspaceOwned):
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
     invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)

@@ -12,12 +12,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import F
+from django.db.models.lookups import Exact
 
 WORKSPACE_LOOKUPS = frozenset({"workspace", "workspace_id", "workspace__id", "workspace__pk"})
 
 
 class UnscopedQueryError(RuntimeError):
     """A tenant-owned table was queried without naming a workspace."""
+
+
+def _names_one_workspace(args: Any, kwargs: Any) -> bool:
+    """True for filter(workspace=ws) and for Exact(F("workspace"), ws), which Django's
+    constraint validation uses for unique constraints built from expressions."""
+    if any(key in WORKSPACE_LOOKUPS and value is not None for key, value in kwargs.items()):
+        return True
+    return any(
+        isinstance(arg, Exact) and isinstance(arg.lhs, F) and arg.lhs.name in WORKSPACE_LOOKUPS
+        for arg in args
+    )
 
 
 class WorkspaceQuerySet(models.QuerySet):
@@ -32,9 +45,7 @@ class WorkspaceQuerySet(models.QuerySet):
 
     def _filter_or_exclude(self, negate: bool, args: Any, kwargs: Any) -> WorkspaceQuerySet:
         clone = super()._filter_or_exclude(negate, args, kwargs)
-        if not negate and any(
-            key in WORKSPACE_LOOKUPS and value is not None for key, value in kwargs.items()
-        ):
+        if not negate and _names_one_workspace(args, kwargs):
             clone._workspace_scoped = True
         return clone
 
@@ -79,6 +90,8 @@ class WorkspaceQuerySet(models.QuerySet):
     iterator = _guarded("iterator")
     in_bulk = _guarded("in_bulk")
     explain = _guarded("explain")
+    raw = _guarded("raw")
+    aiterator = _guarded("aiterator")
     bulk_update = _guarded("bulk_update")
     resolve_expression = _guarded("resolve_expression")
     del _guarded
@@ -95,8 +108,8 @@ class WorkspaceManager(models.Manager.from_queryset(WorkspaceQuerySet)):  # type
 
     def get_queryset(self) -> WorkspaceQuerySet:
         queryset = super().get_queryset()
-        # A related manager (workspace.things, contact.events) is already narrowed to a
-        # parent row that was itself fetched inside a workspace.
+        # A related manager (contact.events, contact.tags) is already narrowed to a parent
+        # row that was itself fetched inside a workspace.
         if getattr(self, "instance", None) is not None:
             queryset._mark_scoped()
         return queryset

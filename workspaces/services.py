@@ -25,6 +25,7 @@ from .models import (
     SandboxMessage,
     Workspace,
 )
+from .signals import workspace_created
 
 INVITATION_SALT = "mailpath.invitation"
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -92,6 +93,7 @@ def create_workspace(
     workspace.save()
     if agency is None:
         Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)
+    workspace_created.send(sender=Workspace, workspace=workspace)
     return workspace
 
 
@@ -290,7 +292,7 @@ def revoke_invitation(*, workspace: Workspace, invitation: Invitation) -> None:
 
 
 def purge_expired_invitations(*, now: datetime | None = None) -> int:
-    """Delete invitations that closed (expired, revoked or accepted) over 30 days ago."""
+    """Delete invitations whose link expired over 30 days ago, whatever became of them."""
     cutoff = (now or timezone.now()) - timedelta(days=30)
     stale = Invitation.all_workspaces.filter(expires_at__lt=cutoff)
     deleted, _ = stale.delete()

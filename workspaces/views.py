@@ -217,6 +217,8 @@ def api_key_revoke(request: HttpRequest, workspace_slug: str, key_id: str) -> Ht
 # --- sandbox inbox ---------------------------------------------------------------------
 
 
+# Admins only: the sandbox holds live links (invitations, later password-less logins).
+@requires_role(read=Role.ADMIN, write=Role.ADMIN)
 def sandbox_inbox(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     inbox = SandboxMessage.objects.for_workspace(request.workspace).only(
         "public_id", "subject", "to", "from_email", "created_at"
@@ -224,6 +226,7 @@ def sandbox_inbox(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     return render(request, "workspaces/sandbox_inbox.html", {"inbox": inbox})
 
 
+@requires_role(read=Role.ADMIN, write=Role.ADMIN)
 def sandbox_message(request: HttpRequest, workspace_slug: str, message_id: str) -> HttpResponse:
     message = get_owned_or_404(SandboxMessage, request.workspace, message_id)
     return render(request, "workspaces/sandbox_message.html", {"message": message})

@@ -116,3 +116,20 @@ def test_a_viewset_may_not_override_get_queryset():
         class Careless(WorkspaceViewSet):
             def get_queryset(self):
                 return []
+
+
+def test_an_api_key_invites_and_the_email_names_the_team(client, workspace_a, mailoutbox):
+    api_key = ApiKeyFactory(workspace=workspace_a)
+    response = client.post(
+        "/api/v1/invitations/",
+        {"email": "keyed@example.com", "role": "editor"},
+        headers={"Authorization": f"Bearer {api_key.secret}"},
+    )
+    assert response.status_code == 201, response.content
+    assert Invitation.objects.for_workspace(workspace_a).get().invited_by is None
+
+
+def test_a_service_error_without_a_field_is_a_detail_string(owner_client, workspace_a, owner):
+    member = Membership.objects.get(user=owner)
+    response = owner_client.delete(_url(workspace_a, f"members/{member.public_id}/"))
+    assert isinstance(response.json()["detail"], str)

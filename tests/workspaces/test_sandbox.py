@@ -55,26 +55,26 @@ def test_mail_of_no_workspace_is_printed_not_stored():
 
 
 def test_the_inbox_lists_messages_newest_first(
-    viewer_client, workspace_a, django_assert_max_num_queries
+    admin_client_a, workspace_a, django_assert_max_num_queries
 ):
     SandboxMessageFactory(workspace=workspace_a, subject="Older")
     SandboxMessageFactory(workspace=workspace_a, subject="Newer")
     with django_assert_max_num_queries(8):
-        response = viewer_client.get(reverse("sandbox_inbox", args=[workspace_a.slug]))
+        response = admin_client_a.get(reverse("sandbox_inbox", args=[workspace_a.slug]))
     body = response.content.decode()
     assert body.index("Newer") < body.index("Older")
 
 
-def test_an_empty_inbox_says_how_mail_gets_there(viewer_client, workspace_a):
-    response = viewer_client.get(reverse("sandbox_inbox", args=[workspace_a.slug]))
+def test_an_empty_inbox_says_how_mail_gets_there(admin_client_a, workspace_a):
+    response = admin_client_a.get(reverse("sandbox_inbox", args=[workspace_a.slug]))
     assert "No email yet" in response.content.decode()
 
 
-def test_a_message_renders_its_html_inside_a_sandboxed_frame(viewer_client, workspace_a):
+def test_a_message_renders_its_html_inside_a_sandboxed_frame(admin_client_a, workspace_a):
     message = SandboxMessageFactory(
         workspace=workspace_a, html_body='<p>Hi</p><script>alert("x")</script>'
     )
-    response = viewer_client.get(
+    response = admin_client_a.get(
         reverse("sandbox_message", args=[workspace_a.slug, message.public_id])
     )
     body = response.content.decode()
@@ -89,3 +89,13 @@ def test_old_sandbox_mail_is_pruned(workspace_a, settings):
     SandboxMessageFactory(workspace=workspace_a, subject="new")
     assert prune_sandbox_messages() == 1
     assert [m.subject for m in SandboxMessage.objects.for_workspace(workspace_a)] == ["new"]
+
+
+def test_only_admins_open_the_sandbox_because_it_holds_live_invitation_links(
+    viewer_client, editor_client, workspace_a
+):
+    message = SandboxMessageFactory(workspace=workspace_a)
+    for client in (viewer_client, editor_client):
+        assert client.get(reverse("sandbox_inbox", args=[workspace_a.slug])).status_code == 403
+        url = reverse("sandbox_message", args=[workspace_a.slug, message.public_id])
+        assert client.get(url).status_code == 403

@@ -73,3 +73,14 @@ def test_all_workspaces_is_the_deliberate_cross_tenant_door(workspace_a, workspa
 def test_validation_works_through_the_scoped_manager(workspace_a):
     key = ApiKeyFactory(workspace=workspace_a)
     key.full_clean()  # unique checks on generated fields must not trip the scope
+
+
+def test_unique_constraints_on_expressions_validate_inside_the_workspace(workspace_a, workspace_b):
+    from django.core.exceptions import ValidationError
+
+    from contacts.models import Tag
+
+    Tag.objects.create(workspace=workspace_a, name="VIP")
+    Tag(workspace=workspace_b, name="vip").full_clean()  # another workspace may reuse it
+    with pytest.raises(ValidationError):
+        Tag(workspace=workspace_a, name="vip").full_clean()

@@ -49,9 +49,33 @@ def test_development_starts_on_the_embedded_default():
         ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"DATABASE_URL": "nosuchdb://x"}, "nosuchdb"),
+        ({"DATABASE_URL": "just-a-name"}, "use postgres://"),
+        ({"SITE_URL": "notaurl"}, "SITE_URL"),
+        ({"LOGIN_FAILURE_LIMIT": "0"}, "LOGIN_FAILURE_LIMIT"),
+        ({"ANYMAIL": "{not json"}, "Expecting property name"),
     ],
 )
 def test_a_wrong_value_names_the_variable(env, message):
     result = _load_settings(**{"SECRET_KEY": GOOD_KEY, "DEBUG": "false", **env})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_spaces_around_allowed_hosts_are_ignored():
+    code = "import config.settings as s; print(s.ALLOWED_HOSTS)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "a.com, b.com"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.strip() == "['a.com', 'b.com']"
+
+
+def test_an_email_backend_that_cannot_be_imported_fails_the_system_check(settings):
+    from workspaces.checks import email_backend_importable
+
+    settings.EMAIL_BACKEND = "no.such.Backend"
+    assert [e.id for e in email_backend_importable(None)] == ["mailpath.E001"]

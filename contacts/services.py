@@ -1,0 +1,702 @@
+"""Every write to the audience: contacts (one or in bulk), stages, tags, consent, erasure
+and the event stream. Keyword-only, workspace passed in, one transaction per call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from workspaces.models import Workspace
+
+from .attributes import clean_attributes, clean_contact_fields, field_definitions
+from .models import (
+    DEFAULT_STAGES,
+    AnonymousId,
+    ConsentKind,
+    ConsentRecord,
+    Contact,
+    Event,
+    LifecycleStage,
+    Persona,
+    Source,
+    StageChange,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+    Tag,
+    Topic,
+    TopicPreference,
+    email_hash,
+)
+from .signals import contacts_changed, events_recorded
+
+MAX_BULK_CONTACTS = 1000
+STANDARD_FIELDS = (
+    "email",
+    "external_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "timezone",
+    "locale",
+    "birthday",
+)
+
+
+# --- lifecycle stages ------------------------------------------------------------------
+
+
+def ensure_default_stages(*, workspace: Workspace) -> list[LifecycleStage]:
+    """The five stages every new workspace starts with (no-op if it has any)."""
+    stages = LifecycleStage.objects.for_workspace(workspace)
+    if not stages.exists():
+        stages.bulk_create(
+            LifecycleStage(workspace=workspace, name=name, position=index)
+            for index, name in enumerate(DEFAULT_STAGES)
+        )
+    return list(stages)
+
+
+@transaction.atomic
+def create_stage(*, workspace: Workspace, name: str, description: str = "") -> LifecycleStage:
+    last = LifecycleStage.objects.for_workspace(workspace).aggregate(Max("position"))
+    stage = LifecycleStage(
+        workspace=workspace,
+        name=name.strip(),
+        description=description,
+        position=(last["position__max"] or 0) + 1,
+    )
+    stage.full_clean()
+    stage.save()
+    return stage
+
+
+@transaction.atomic
+def rename_stage(
+    *, workspace: Workspace, stage: LifecycleStage, name: str, description: str | None = None
+) -> LifecycleStage:
+    stage.name = name.strip()
+    if description is not None:
+        stage.description = description
+    stage.full_clean()
+    stage.save()
+    return stage
+
+
+@transaction.atomic
+def reorder_stages(*, workspace: Workspace, ordered_ids: Sequence[Any]) -> None:
+    """Set the order from a list of stage public ids (all of the workspace's stages)."""
+    stages = {str(s.public_id): s for s in LifecycleStage.objects.for_workspace(workspace)}
+    if sorted(stages) != sorted(str(i) for i in ordered_ids):
+        raise ValidationError("Give every stage of the workspace exactly once.")
+    for position, public_id in enumerate(ordered_ids):
+        stages[str(public_id)].position = position
+    LifecycleStage.objects.for_workspace(workspace).bulk_update(stages.values(), ["position"])
+
+
+@transaction.atomic
+def delete_stage(
+    *, workspace: Workspace, stage: LifecycleStage, move_to: LifecycleStage | None = None
+) -> int:
+    """Delete a stage; its contacts must be moved to another stage first (returns moved)."""
+    in_stage = Contact.objects.for_workspace(workspace).filter(lifecycle_stage=stage)
+    moved = 0
+    if in_stage.exists():
+        if move_to is None or move_to.pk == stage.pk:
+            count = in_stage.count()
+            message = f"{count} contacts are in “{stage.name}”: choose a stage to move them to."
+            raise ValidationError({"move_to": message})
+        moved = change_stage(
+            workspace=workspace, contacts=in_stage, stage=move_to, source=Source.MANUAL
+        )
+    stage.delete()
+    return moved
+
+
+def change_stage(
+    *,
+    workspace: Workspace,
+    contacts: QuerySet[Contact],
+    stage: LifecycleStage | None,
+    source: str,
+    at: dt.datetime | None = None,
+) -> int:
+    """Move contacts to a stage, recording one StageChange per contact that moved."""
+    at = at or timezone.now()
+    moving = (
+        contacts.exclude(lifecycle_stage=stage)
+        if stage
+        else contacts.exclude(lifecycle_stage__isnull=True)
+    )
+    rows = list(moving.values_list("pk", "lifecycle_stage_id"))
+    if not rows:
+        return 0
+    with transaction.atomic():
+        StageChange.objects.for_workspace(workspace).bulk_create(
+            StageChange(
+                workspace=workspace,
+                contact_id=pk,
+                from_stage_id=old,
+                to_stage=stage,
+                changed_at=at,
+                source=source,
+            )
+            for pk, old in rows
+        )
+        Contact.objects.for_workspace(workspace).filter(pk__in=[pk for pk, _ in rows]).update(
+            lifecycle_stage=stage, updated_at=at
+        )
+        _announce_contacts(workspace, [pk for pk, _ in rows], {"stage"})
+    return len(rows)
+
+
+# --- contacts --------------------------------------------------------------------------
+
+
+@dataclass
+class ConsentInput:
+    """How people being added agreed to hear from the workspace."""
+
+    method: str
+    text_shown: str = ""
+    source: str = ""
+    ip_address: str | None = None
+    kind: str = ConsentKind.OPT_IN
+
+
+@dataclass
+class UpsertResult:
+    index: int
+    status: str  # created | updated | skipped | rejected
+    contact: Contact | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Row:
+    index: int
+    fields: dict[str, Any]
+    attributes: dict[str, Any]
+
+
+def _clean_rows(
+    workspace: Workspace, rows: Sequence[dict[str, Any]], results: list[UpsertResult]
+) -> list[_Row]:
+    keys = {k for row in rows for k in (row.get("attributes") or {})}
+    definitions = field_definitions(workspace, keys) if keys else {}
+    clean, seen = [], {}
+    for index, row in enumerate(rows):
+        try:
+            fields = clean_contact_fields(row)
+            if "email" not in fields:
+                raise ValidationError({"email": ["An email address is required."]})
+            attributes = clean_attributes(row.get("attributes") or {}, definitions)
+        except ValidationError as exc:
+            results[index] = UpsertResult(index, "rejected", errors=_error_dict(exc))
+            continue
+        if fields["email"] in seen:  # the same address twice in one call: last one wins
+            results[seen[fields["email"]]] = UpsertResult(
+                seen[fields["email"]], "skipped", errors={"email": ["Repeated later in the batch."]}
+            )
+            clean = [r for r in clean if r.fields["email"] != fields["email"]]
+        seen[fields["email"]] = index
+        clean.append(_Row(index, fields, attributes))
+    return clean
+
+
+def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+
+
+def suppressed_emails(workspace: Workspace, emails: Iterable[str]) -> set[str]:
+    hashes = {email_hash(e): e for e in emails}
+    found = Suppression.objects.for_workspace(workspace).filter(
+        email_hash__in=list(hashes), reason=SuppressionReason.ERASED
+    )
+    return {hashes[h] for h in found.values_list("email_hash", flat=True)}
+
+
+def upsert_contacts(
+    *,
+    workspace: Workspace,
+    rows: Sequence[dict[str, Any]],
+    source: str,
+    existing: str = "update",
+    tags: Sequence[Tag] = (),
+    stage: LifecycleStage | None = None,
+    persona: Persona | None = None,
+    consent: ConsentInput | None = None,
+    subscribe: bool | None = None,
+    now: dt.datetime | None = None,
+) -> list[UpsertResult]:
+    """Create or update up to MAX_BULK_CONTACTS contacts in one transaction.
+
+    Each row has standard fields (email required) and optional `attributes`. Rows that fail
+    validation, or whose address was erased, are reported and nothing of them is written.
+    New contacts are subscribed only with a consent basis (`consent`); `subscribe=False`
+    creates them unsubscribed from marketing (e.g. an import without consent).
+    """
+    if len(rows) > MAX_BULK_CONTACTS:
+        raise ValidationError(f"At most {MAX_BULK_CONTACTS} contacts per call, got {len(rows)}.")
+    now = now or timezone.now()
+    results: list[UpsertResult] = [UpsertResult(i, "rejected") for i in range(len(rows))]
+    clean = _clean_rows(workspace, rows, results)
+    erased = suppressed_emails(workspace, [r.fields["email"] for r in clean])
+    for row in [r for r in clean if r.fields["email"] in erased]:
+        results[row.index] = UpsertResult(
+            row.index, "rejected", errors={"email": ["This address was erased and is suppressed."]}
+        )
+    clean = [r for r in clean if r.fields["email"] not in erased]
+    with transaction.atomic():
+        known = _existing_contacts(workspace, clean)
+        to_create, to_update = _split_rows(workspace, clean, known, existing, results, source)
+        created = _create_contacts(workspace, to_create, consent, subscribe, source, now)
+        _update_contacts(workspace, to_update)
+        touched = [*created, *(c for _, c in to_update)]
+        for row, contact in [*zip(to_create, created, strict=True), *to_update]:
+            status = "created" if contact in created else "updated"
+            results[row.index] = UpsertResult(row.index, status, contact)
+        _apply_extras(workspace, touched, tags, stage, persona, source, now)
+        if consent and created:
+            record_consents(workspace=workspace, contacts=created, consent=consent, at=now)
+        changes = {"created"} if created else set()
+        if to_update:
+            changes.add("attributes")
+        _announce_contacts(workspace, [c.pk for c in touched], changes)
+    return results
+
+
+def _existing_contacts(workspace: Workspace, rows: list[_Row]) -> dict[str, Contact]:
+    emails = [r.fields["email"] for r in rows]
+    external = [r.fields["external_id"] for r in rows if r.fields.get("external_id")]
+    found = Contact.objects.for_workspace(workspace).filter(
+        Q(email__in=emails) | Q(external_id__in=external)
+    )
+    index: dict[str, Contact] = {}
+    for contact in found:
+        index[f"e:{contact.email}"] = contact
+        if contact.external_id:
+            index[f"x:{contact.external_id}"] = contact
+    return index
+
+
+def _split_rows(workspace, rows, known, existing, results, source):  # type: ignore[no-untyped-def]
+    to_create, to_update = [], []
+    for row in rows:
+        external = row.fields.get("external_id")
+        contact = (known.get(f"x:{external}") if external else None) or known.get(
+            f"e:{row.fields['email']}"
+        )
+        if contact is None:
+            to_create.append(row)
+        elif existing == "skip":
+            results[row.index] = UpsertResult(row.index, "skipped", contact)
+        else:
+            for name, value in row.fields.items():
+                setattr(contact, name, value)
+            contact.attributes = {**contact.attributes, **row.attributes}
+            to_update.append((row, contact))
+    return to_create, to_update
+
+
+def _create_contacts(workspace, rows, consent, subscribe, source, now) -> list[Contact]:  # type: ignore[no-untyped-def]
+    if subscribe is None:
+        subscribe = consent is not None or source == Source.API
+    status = SubscriptionStatus.SUBSCRIBED if subscribe else SubscriptionStatus.UNSUBSCRIBED
+    contacts = [
+        Contact(
+            workspace=workspace,
+            attributes=row.attributes,
+            status=status,
+            source=source,
+            created_at=now,
+            updated_at=now,
+            **row.fields,
+        )
+        for row in rows
+    ]
+    try:
+        return Contact.objects.for_workspace(workspace).bulk_create(contacts)
+    except IntegrityError as exc:  # a concurrent writer added one of these addresses
+        raise ValidationError(
+            "Some of these contacts were added at the same moment; retry."
+        ) from exc
+
+
+def _update_contacts(workspace: Workspace, pairs: list[tuple[_Row, Contact]]) -> None:
+    if not pairs:
+        return
+    names = sorted({name for row, _ in pairs for name in row.fields} | {"attributes", "updated_at"})
+    now = timezone.now()
+    for _, contact in pairs:
+        contact.updated_at = now
+    Contact.objects.for_workspace(workspace).bulk_update(
+        [contact for _, contact in pairs], names, batch_size=500
+    )
+
+
+def _apply_extras(workspace, contacts, tags, stage, persona, source, now) -> None:  # type: ignore[no-untyped-def]
+    if not contacts:
+        return
+    ids = [c.pk for c in contacts]
+    if tags:
+        add_tags(workspace=workspace, contact_ids=ids, tags=tags)
+    if persona:
+        Contact.objects.for_workspace(workspace).filter(pk__in=ids).update(persona=persona)
+    if stage:
+        in_scope = Contact.objects.for_workspace(workspace).filter(pk__in=ids)
+        change_stage(workspace=workspace, contacts=in_scope, stage=stage, source=source, at=now)
+
+
+@transaction.atomic
+def update_contact(
+    *, workspace: Workspace, contact: Contact, data: dict[str, Any], source: str = Source.MANUAL
+) -> Contact:
+    """Change one contact's fields, attributes, persona or stage (data as from a form/API)."""
+    fields = clean_contact_fields({k: v for k, v in data.items() if k in STANDARD_FIELDS})
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    if "attributes" in data:
+        definitions = field_definitions(workspace, (data["attributes"] or {}).keys())
+        contact.attributes = clean_attributes(data["attributes"] or {}, definitions)
+    if "persona" in data:
+        contact.persona = data["persona"]
+    try:
+        contact.full_clean(exclude=["lifecycle_stage", "tags"])
+    except ValidationError as exc:
+        raise ValidationError(_error_dict(exc)) from exc
+    contact.save()
+    if "lifecycle_stage" in data:
+        change_stage(
+            workspace=workspace,
+            contacts=Contact.objects.for_workspace(workspace).filter(pk=contact.pk),
+            stage=data["lifecycle_stage"],
+            source=source,
+        )
+        contact.refresh_from_db(fields=["lifecycle_stage"])
+    _announce_contacts(workspace, [contact.pk], {"attributes"})
+    return contact
+
+
+@transaction.atomic
+def delete_contacts(*, workspace: Workspace, contact_ids: Sequence[int]) -> int:
+    deleted, _ = Contact.objects.for_workspace(workspace).filter(pk__in=contact_ids).delete()
+    return deleted
+
+
+# --- tags ------------------------------------------------------------------------------
+
+
+def get_or_create_tags(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
+    wanted = {n.strip(): None for n in names if n and n.strip()}
+    if not wanted:
+        return []
+    for name in wanted:
+        if len(name) > 80:
+            raise ValidationError({"tags": f"Tag “{name[:20]}…” is longer than 80 characters."})
+    existing = {
+        t.name.lower(): t
+        for t in Tag.objects.for_workspace(workspace).filter(
+            name__iregex=r"^(" + "|".join(_regex_escape(n) for n in wanted) + r")$"
+        )
+    }
+    missing = [Tag(workspace=workspace, name=n) for n in wanted if n.lower() not in existing]
+    if missing:
+        Tag.objects.for_workspace(workspace).bulk_create(missing, ignore_conflicts=True)
+        existing = {
+            t.name.lower(): t
+            for t in Tag.objects.for_workspace(workspace).filter(
+                name__in=list(wanted) + [t.name for t in existing.values()]
+            )
+        } | existing
+    return [existing[n.lower()] for n in wanted if n.lower() in existing]
+
+
+def _regex_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def add_tags(*, workspace: Workspace, contact_ids: Sequence[int], tags: Sequence[Tag]) -> None:
+    through = Contact.tags.through
+    for tag in tags:
+        if tag.workspace_id != workspace.pk:
+            raise ValidationError("A tag from another workspace.")
+    through.objects.bulk_create(
+        [through(contact_id=c, tag_id=t.pk) for c in contact_ids for t in tags],
+        ignore_conflicts=True,
+        batch_size=5000,
+    )
+    _announce_contacts(workspace, list(contact_ids), {"tags"})
+
+
+def remove_tags(*, workspace: Workspace, contact_ids: Sequence[int], tags: Sequence[Tag]) -> None:
+    Contact.tags.through.objects.filter(
+        contact_id__in=Contact.objects.for_workspace(workspace)
+        .filter(pk__in=contact_ids)
+        .values("pk"),
+        tag_id__in=[t.pk for t in tags if t.workspace_id == workspace.pk],
+    ).delete()
+    _announce_contacts(workspace, list(contact_ids), {"tags"})
+
+
+# --- consent, subscription, topics, erasure ---------------------------------------------
+
+
+def record_consents(
+    *,
+    workspace: Workspace,
+    contacts: Sequence[Contact],
+    consent: ConsentInput,
+    at: dt.datetime | None = None,
+    topic: Topic | None = None,
+) -> None:
+    at = at or timezone.now()
+    ConsentRecord.objects.for_workspace(workspace).bulk_create(
+        ConsentRecord(
+            workspace=workspace,
+            contact=contact,
+            kind=consent.kind,
+            method=consent.method,
+            source=consent.source[:255],
+            ip_address=consent.ip_address or None,
+            text_shown=consent.text_shown,
+            topic=topic,
+            occurred_at=at,
+        )
+        for contact in contacts
+    )
+
+
+@transaction.atomic
+def set_subscription(
+    *,
+    workspace: Workspace,
+    contacts: QuerySet[Contact],
+    status: str,
+    consent: ConsentInput,
+    at: dt.datetime | None = None,
+) -> int:
+    """Subscribe, confirm or unsubscribe contacts, keeping a consent record of each change."""
+    if status not in SubscriptionStatus.values:
+        raise ValidationError({"status": f"“{status}” is not a subscription status."})
+    at = at or timezone.now()
+    changing = list(contacts.exclude(status=status))
+    if not changing:
+        return 0
+    Contact.objects.for_workspace(workspace).filter(pk__in=[c.pk for c in changing]).update(
+        status=status, updated_at=at
+    )
+    record_consents(workspace=workspace, contacts=changing, consent=consent, at=at)
+    _announce_contacts(workspace, [c.pk for c in changing], {"status"})
+    return len(changing)
+
+
+def unsubscribe(
+    *,
+    workspace: Workspace,
+    contacts: QuerySet[Contact],
+    method: str,
+    source: str = "",
+    ip_address: str | None = None,
+) -> int:
+    consent = ConsentInput(
+        method=method, source=source, ip_address=ip_address, kind=ConsentKind.OPT_OUT
+    )
+    return set_subscription(
+        workspace=workspace,
+        contacts=contacts,
+        status=SubscriptionStatus.UNSUBSCRIBED,
+        consent=consent,
+    )
+
+
+@transaction.atomic
+def set_topic_preference(
+    *,
+    workspace: Workspace,
+    contact: Contact,
+    topic: Topic,
+    subscribed: bool,
+    method: str,
+    ip_address: str | None = None,
+) -> TopicPreference:
+    preference, _ = TopicPreference.objects.for_workspace(workspace).update_or_create(
+        workspace=workspace, contact=contact, topic=topic, defaults={"subscribed": subscribed}
+    )
+    kind = ConsentKind.TOPIC_IN if subscribed else ConsentKind.TOPIC_OUT
+    record_consents(
+        workspace=workspace,
+        contacts=[contact],
+        consent=ConsentInput(method=method, kind=kind, ip_address=ip_address),
+        topic=topic,
+    )
+    return preference
+
+
+@transaction.atomic
+def erase_contact(*, workspace: Workspace, contact: Contact) -> None:
+    """GDPR erasure: the contact and everything about it goes; a hash of the address stays
+    so that no import or form adds it again."""
+    Suppression.objects.for_workspace(workspace).get_or_create(
+        workspace=workspace,
+        email_hash=email_hash(contact.email),
+        defaults={"reason": SuppressionReason.ERASED},
+    )
+    Event.objects.for_workspace(workspace).filter(contact=contact).delete()
+    contact.delete()
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+@dataclass
+class EventInput:
+    name: str
+    occurred_at: dt.datetime | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    contact_id: int | None = None
+    user_id: str = ""
+    anonymous_id: str = ""
+    message_id: str | None = None
+    revenue: Decimal | None = None
+    currency: str = ""
+    source: str = Source.API
+
+
+def _contacts_for(workspace: Workspace, events: Sequence[EventInput]) -> None:
+    """Fill contact_id from user ids (external ids) and known anonymous ids, in two queries."""
+    user_ids = {e.user_id for e in events if e.contact_id is None and e.user_id}
+    anon_ids = {e.anonymous_id for e in events if e.contact_id is None and e.anonymous_id}
+    by_user = (
+        dict(
+            Contact.objects.for_workspace(workspace)
+            .filter(external_id__in=user_ids)
+            .values_list("external_id", "pk")
+        )
+        if user_ids
+        else {}
+    )
+    by_anon = (
+        dict(
+            AnonymousId.objects.for_workspace(workspace)
+            .filter(anonymous_id__in=anon_ids)
+            .values_list("anonymous_id", "contact_id")
+        )
+        if anon_ids
+        else {}
+    )
+    for event in events:
+        if event.contact_id is None:
+            event.contact_id = by_user.get(event.user_id) or by_anon.get(event.anonymous_id)
+
+
+def record_events(
+    *, workspace: Workspace, events: Sequence[EventInput], now: dt.datetime | None = None
+) -> dict[str, int]:
+    """Store events in bulk. A repeated message_id is stored once (retries are safe).
+    Returns {"recorded": n, "duplicates": m}."""
+    now = now or timezone.now()
+    _contacts_for(workspace, events)
+    message_ids = [e.message_id for e in events if e.message_id]
+    with transaction.atomic():
+        seen = (
+            set(
+                Event.objects.for_workspace(workspace)
+                .filter(message_id__in=message_ids)
+                .values_list("message_id", flat=True)
+            )
+            if message_ids
+            else set()
+        )
+        fresh, batch_ids = [], set()
+        for e in events:
+            if e.message_id and (e.message_id in seen or e.message_id in batch_ids):
+                continue
+            if e.message_id:
+                batch_ids.add(e.message_id)
+            fresh.append(_event_row(workspace, e, now))
+        created = Event.objects.for_workspace(workspace).bulk_create(
+            fresh, ignore_conflicts=bool(message_ids), batch_size=1000
+        )
+        _touch_activity(workspace, fresh)
+    event_ids = [e.pk for e in created if e.pk]
+    contact_ids = sorted({e.contact_id for e in fresh if e.contact_id})
+    transaction.on_commit(
+        lambda: events_recorded.send(
+            sender=Event, workspace_id=workspace.pk, event_ids=event_ids, contact_ids=contact_ids
+        )
+    )
+    return {"recorded": len(fresh), "duplicates": len(events) - len(fresh)}
+
+
+def _event_row(workspace: Workspace, e: EventInput, now: dt.datetime) -> Event:
+    return Event(
+        workspace=workspace,
+        contact_id=e.contact_id,
+        anonymous_id=e.anonymous_id[:255],
+        user_id=e.user_id[:255] if not e.contact_id else "",
+        name=e.name[:200],
+        properties=e.properties,
+        context=e.context,
+        occurred_at=e.occurred_at or now,
+        received_at=now,
+        source=e.source,
+        revenue=e.revenue,
+        currency=(e.currency or "")[:3].upper(),
+        message_id=e.message_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _touch_activity(workspace: Workspace, events: list[Event]) -> None:
+    latest: dict[int, dt.datetime] = defaultdict(lambda: dt.datetime.min.replace(tzinfo=dt.UTC))
+    for event in events:
+        if event.contact_id:
+            latest[event.contact_id] = max(latest[event.contact_id], event.occurred_at)
+    by_time: dict[dt.datetime, list[int]] = defaultdict(list)
+    for contact_id, when in latest.items():
+        by_time[when].append(contact_id)
+    contacts = Contact.objects.for_workspace(workspace)
+    for when, ids in by_time.items():
+        contacts.filter(pk__in=ids).filter(
+            Q(last_activity_at__lt=when) | Q(last_activity_at__isnull=True)
+        ).update(last_activity_at=when)
+
+
+def link_anonymous_activity(
+    *, workspace: Workspace, contact: Contact, anonymous_id: str = "", user_id: str = ""
+) -> int:
+    """Tie a visitor's earlier events to the contact they turned out to be."""
+    linked = 0
+    events = Event.objects.for_workspace(workspace).filter(contact__isnull=True)
+    if anonymous_id:
+        AnonymousId.objects.for_workspace(workspace).get_or_create(
+            workspace=workspace, anonymous_id=anonymous_id, defaults={"contact": contact}
+        )
+        linked += events.filter(anonymous_id=anonymous_id).update(contact=contact)
+    if user_id:
+        linked += events.filter(user_id=user_id).update(contact=contact, user_id="")
+    return linked
+
+
+def _announce_contacts(workspace: Workspace, contact_ids: list[int], changes: set[str]) -> None:
+    if not contact_ids or not changes:
+        return
+    transaction.on_commit(
+        lambda: contacts_changed.send(
+            sender=Contact, workspace_id=workspace.pk, contact_ids=contact_ids, changes=changes
+        )
+    )
