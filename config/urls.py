@@ -1,5 +1,6 @@
 """Root URLs: wiring only. Workspace pages live under /w/<workspace_slug>/, the REST API
-under /api/v1/ (API key) and /api/v1/w/<workspace_slug>/ (API key or signed-in user)."""
+under /api/v1/ (API key) and /api/v1/w/<workspace_slug>/ (API key or signed-in user), the
+Segment-compatible ingest API under /v1/, public signup forms under /f/."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +14,9 @@ urlpatterns = [
         "api/v1/w/<slug:workspace_slug>/",
         include((api_urls.urlpatterns, "api"), namespace="workspace-api"),
     ),
+    path("v1/", include("contacts.ingest_urls")),
     path("w/<slug:workspace_slug>/", include("workspaces.urls")),
+    path("w/<slug:workspace_slug>/", include("contacts.urls")),
+    path("", include("contacts.public_urls")),
     path("", include("workspaces.account_urls")),
 ]
