@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+
+from workspaces.timezones import is_known_timezone
 
 from .models import Contact, CustomField, FieldType, normalise_email
 
@@ -153,7 +154,7 @@ def _clean_text(value: Any, limit: int, field: str) -> str:
 
 
 def _clean_timezone(name: str) -> str:
-    if name not in zoneinfo.available_timezones():
+    if not is_known_timezone(name):
         raise ValidationError(f"“{name}” is not a time zone (e.g. Europe/Paris).")
     return name
 

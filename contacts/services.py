@@ -4,7 +4,6 @@ and the event stream. Keyword-only, workspace passed in, one transaction per cal
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -12,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Case, DateTimeField, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Greatest, Lower
 from django.utils import timezone
 
 from workspaces.models import Workspace
@@ -397,34 +397,27 @@ def delete_contacts(*, workspace: Workspace, contact_ids: Sequence[int]) -> int:
 
 
 def get_or_create_tags(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
-    wanted = {n.strip(): None for n in names if n and n.strip()}
-    if not wanted:
-        return []
-    for name in wanted:
+    """Tags by name, case-insensitively, creating the missing ones (in the given spelling)."""
+    wanted: dict[str, str] = {}
+    for raw in names:
+        name = (raw or "").strip()
         if len(name) > 80:
             raise ValidationError({"tags": f"Tag “{name[:20]}…” is longer than 80 characters."})
-    existing = {
-        t.name.lower(): t
-        for t in Tag.objects.for_workspace(workspace).filter(
-            name__iregex=r"^(" + "|".join(_regex_escape(n) for n in wanted) + r")$"
-        )
-    }
-    missing = [Tag(workspace=workspace, name=n) for n in wanted if n.lower() not in existing]
+        if name:
+            wanted.setdefault(name.lower(), name)
+    if not wanted:
+        return []
+    found = _tags_by_lower_name(workspace, wanted)
+    missing = [Tag(workspace=workspace, name=wanted[key]) for key in wanted if key not in found]
     if missing:
         Tag.objects.for_workspace(workspace).bulk_create(missing, ignore_conflicts=True)
-        existing = {
-            t.name.lower(): t
-            for t in Tag.objects.for_workspace(workspace).filter(
-                name__in=list(wanted) + [t.name for t in existing.values()]
-            )
-        } | existing
-    return [existing[n.lower()] for n in wanted if n.lower() in existing]
+        found = _tags_by_lower_name(workspace, wanted)
+    return [found[key] for key in wanted]
 
 
-def _regex_escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
+def _tags_by_lower_name(workspace: Workspace, lowered: Iterable[str]) -> dict[str, Tag]:
+    tags = Tag.objects.for_workspace(workspace).annotate(lower_name=Lower("name"))
+    return {tag.lower_name: tag for tag in tags.filter(lower_name__in=list(lowered))}
 
 
 def add_tags(*, workspace: Workspace, contact_ids: Sequence[int], tags: Sequence[Tag]) -> None:
@@ -662,18 +655,26 @@ def _event_row(workspace: Workspace, e: EventInput, now: dt.datetime) -> Event:
 
 
 def _touch_activity(workspace: Workspace, events: list[Event]) -> None:
-    latest: dict[int, dt.datetime] = defaultdict(lambda: dt.datetime.min.replace(tzinfo=dt.UTC))
+    """Move each contact's last_activity_at forward to its newest event, in one UPDATE per
+    500 contacts."""
+    latest: dict[int, dt.datetime] = {}
     for event in events:
-        if event.contact_id:
-            latest[event.contact_id] = max(latest[event.contact_id], event.occurred_at)
-    by_time: dict[dt.datetime, list[int]] = defaultdict(list)
-    for contact_id, when in latest.items():
-        by_time[when].append(contact_id)
+        if event.contact_id and (
+            event.contact_id not in latest or event.occurred_at > latest[event.contact_id]
+        ):
+            latest[event.contact_id] = event.occurred_at
     contacts = Contact.objects.for_workspace(workspace)
-    for when, ids in by_time.items():
-        contacts.filter(pk__in=ids).filter(
-            Q(last_activity_at__lt=when) | Q(last_activity_at__isnull=True)
-        ).update(last_activity_at=when)
+    items = list(latest.items())
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        newest = Case(
+            *(
+                When(pk=pk, then=Greatest(Coalesce("last_activity_at", Value(when)), Value(when)))
+                for pk, when in chunk
+            ),
+            output_field=DateTimeField(),
+        )
+        contacts.filter(pk__in=[pk for pk, _ in chunk]).update(last_activity_at=newest)
 
 
 def link_anonymous_activity(

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from .models import Agency, Membership, Role, Workspace
-from .signals import workspace_created
+from .signals import demo_workspaces_seeded, workspace_created
 
 DEMO_PASSWORD = "mailpath-demo"
 DEMO_AGENCY_SLUG = "northwind-digital"
@@ -83,4 +83,5 @@ def seed_workspaces() -> dict[str, Workspace]:
     Membership.objects.create(
         user=_user("baker@example.com", "Betty Baker"), workspace=bloom, role=Role.OWNER
     )
+    demo_workspaces_seeded.send(sender=Workspace, workspaces=[acme, bloom])
     return {"acme": acme, "bloom": bloom}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from django import forms
@@ -14,8 +13,9 @@ from django.http import HttpRequest
 from . import login_throttle
 from .models import Agency, Role, Workspace
 from .services import email_taken
+from .timezones import known_timezones
 
-TIMEZONE_CHOICES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
+TIMEZONE_CHOICES = [(name, name) for name in sorted(known_timezones())]
 
 
 class SignupForm(forms.Form):

@@ -21,11 +21,12 @@ def send_workspace_email(
     text: str,
     html: str | None = None,
     reply_to: list[str] | None = None,
+    from_email: str | None = None,
 ) -> None:
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email or settings.DEFAULT_FROM_EMAIL,
         to=to,
         reply_to=reply_to or [],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 from typing import Any
 
 from django.conf import settings
@@ -14,12 +13,13 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from .scoping import AllWorkspacesManager, WorkspaceManager
+from .timezones import is_known_timezone
 
 RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "media", "w", "settings"})
 
 
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if not is_known_timezone(value):
         raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Paris).")
 
 

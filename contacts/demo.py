@@ -1,0 +1,282 @@
+"""Demo audience for `manage.py seed_demo`: personas, topics, custom fields and a few
+thousand contacts per workspace with 90 days of activity (page views, signups, carts,
+orders with revenue) and their lifecycle-stage history. Deterministic: same data each time."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from workspaces.models import Workspace
+
+from . import services
+from .models import (
+    Contact,
+    CustomField,
+    FieldType,
+    LifecycleStage,
+    Persona,
+    Source,
+    StageChange,
+    Topic,
+)
+
+CONTACTS_PER_WORKSPACE = 2500
+DAYS = 90
+FIRST_NAMES = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Dan",
+    "Ella",
+    "Finn",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jack",
+    "Kara",
+    "Leo",
+    "Maya",
+    "Noah",
+    "Olive",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+]
+LAST_NAMES = [
+    "Smith",
+    "Jones",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Walker",
+    "Wright",
+    "Green",
+    "Hall",
+    "Wood",
+    "Clarke",
+    "Hughes",
+    "Lewis",
+]
+CATALOGUES = {
+    "acme-outdoor": {
+        "personas": [
+            (
+                "Weekend hiker",
+                "Walks with family at weekends.",
+                "Comfortable, safe gear",
+                "Unsure what to buy; price",
+            ),
+            (
+                "Gear enthusiast",
+                "Climbs and camps every month.",
+                "The best kit, early",
+                "Generic advice; slow delivery",
+            ),
+        ],
+        "products": [
+            ("Trail boots", 129),
+            ("Rain jacket", 89),
+            ("Day pack", 59),
+            ("Camping stove", 45),
+            ("Sleeping bag", 110),
+            ("Head torch", 25),
+        ],
+        "interests": ["hiking", "camping", "climbing", "trail running"],
+    },
+    "bloom-bakery": {
+        "personas": [
+            (
+                "Busy parent",
+                "Orders treats for the family.",
+                "Quick, reliable orders",
+                "No time; allergies",
+            ),
+            (
+                "Event planner",
+                "Orders cakes for offices and parties.",
+                "Big orders on time",
+                "Last-minute changes",
+            ),
+        ],
+        "products": [
+            ("Sourdough loaf", 6),
+            ("Birthday cake", 38),
+            ("Croissant box", 14),
+            ("Cupcake dozen", 24),
+            ("Wedding cake tasting", 45),
+        ],
+        "interests": ["bread", "cakes", "gluten free", "workshops"],
+    },
+}
+
+
+def seed_audience(workspace: Workspace, seed: int = 7) -> int:
+    """Fill one demo workspace; returns the number of contacts created."""
+    rng = random.Random(f"{seed}-{workspace.slug}")
+    catalogue = CATALOGUES.get(workspace.slug, CATALOGUES["acme-outdoor"])
+    now = timezone.now()
+    with transaction.atomic():
+        services.ensure_default_stages(workspace=workspace)
+        stages = list(LifecycleStage.objects.for_workspace(workspace))
+        personas = _personas(workspace, catalogue)
+        _topics_and_fields(workspace, catalogue)
+        contacts = _contacts(workspace, rng, catalogue, now)
+        _journeys(workspace, rng, contacts, stages, personas, catalogue, now)
+    return len(contacts)
+
+
+def _personas(workspace: Workspace, catalogue: dict) -> list[Persona]:
+    return [
+        Persona.objects.create(
+            workspace=workspace, name=name, description=desc, goals=goals, pain_points=pains
+        )
+        for name, desc, goals, pains in catalogue["personas"]
+    ]
+
+
+def _topics_and_fields(workspace: Workspace, catalogue: dict) -> None:
+    Topic.objects.create(workspace=workspace, name="Newsletter", description="Monthly news")
+    Topic.objects.create(workspace=workspace, name="Offers", description="Discounts and sales")
+    CustomField.objects.create(
+        workspace=workspace,
+        key="interest",
+        label="Main interest",
+        field_type=FieldType.CHOICE,
+        choices=catalogue["interests"],
+    )
+    CustomField.objects.create(
+        workspace=workspace, key="loyalty_points", label="Loyalty points", field_type="number"
+    )
+
+
+def _contacts(workspace, rng, catalogue, now) -> list[Contact]:  # type: ignore[no-untyped-def]
+    rows = []
+    for n in range(CONTACTS_PER_WORKSPACE):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        rows.append(
+            {
+                "email": f"{first}.{last}.{n}@example.com".lower(),
+                "first_name": first,
+                "last_name": last,
+                "external_id": f"{workspace.slug[:4]}-{n:05d}",
+                "timezone": workspace.timezone,
+                "attributes": {
+                    "interest": rng.choice(catalogue["interests"]),
+                    "loyalty_points": rng.randrange(0, 500, 10),
+                },
+            }
+        )
+    consent = services.ConsentInput(
+        method=Source.FORM, source="Website newsletter form", text_shown="Send me news and offers."
+    )
+    created: list[Contact] = []
+    for start in range(0, len(rows), services.MAX_BULK_CONTACTS):
+        results = services.upsert_contacts(
+            workspace=workspace,
+            rows=rows[start : start + services.MAX_BULK_CONTACTS],
+            source=Source.FORM,
+            consent=consent,
+        )
+        created.extend(r.contact for r in results if r.contact)
+    for contact in created:
+        contact.created_at = now - timedelta(days=rng.uniform(0, DAYS))
+    Contact.objects.for_workspace(workspace).bulk_update(created, ["created_at"], batch_size=1000)
+    return created
+
+
+def _journeys(workspace, rng, contacts, stages, personas, catalogue, now) -> None:  # type: ignore[no-untyped-def]
+    """Walk each contact some way down the funnel, leaving events and stage changes."""
+    events: list[services.EventInput] = []
+    changes: list[StageChange] = []
+    for contact in contacts:
+        contact.persona = rng.choice(personas)
+        reached = _stages_reached(rng)
+        moment = contact.created_at
+        previous = None
+        for depth in range(reached + 1):
+            stage = stages[depth]
+            moment = min(now, moment + timedelta(hours=rng.uniform(1, 24 * 10)))
+            changes.append(
+                StageChange(
+                    workspace=workspace,
+                    contact=contact,
+                    from_stage=previous,
+                    to_stage=stage,
+                    changed_at=moment,
+                    source=Source.SYSTEM,
+                )
+            )
+            events.extend(_events_for_stage(rng, contact, depth, moment, catalogue))
+            previous = stage
+        contact.lifecycle_stage = previous
+    StageChange.objects.for_workspace(workspace).bulk_create(changes, batch_size=2000)
+    Contact.objects.for_workspace(workspace).bulk_update(
+        contacts, ["persona", "lifecycle_stage"], batch_size=1000
+    )
+    for start in range(0, len(events), 2000):
+        services.record_events(workspace=workspace, events=events[start : start + 2000])
+
+
+def _stages_reached(rng: random.Random) -> int:
+    """0 = awareness only … 4 = advocacy; a funnel that narrows at each step."""
+    depth = 0
+    for keep in (0.55, 0.45, 0.6, 0.35):
+        if rng.random() > keep:
+            break
+        depth += 1
+    return depth
+
+
+def _events_for_stage(rng, contact, depth, moment, catalogue) -> list[services.EventInput]:  # type: ignore[no-untyped-def]
+    def event(name: str, offset_hours: float, **kwargs) -> services.EventInput:  # type: ignore[no-untyped-def]
+        return services.EventInput(
+            name=name,
+            contact_id=contact.pk,
+            occurred_at=moment + timedelta(hours=offset_hours),
+            source=Source.API,
+            **kwargs,
+        )
+
+    product, price = rng.choice(catalogue["products"])
+    item = {"name": product, "price": price, "quantity": 1}
+    if depth == 0:
+        return [event("signed_up", 0), event("page_viewed", 0.1, properties={"path": "/"})]
+    if depth == 1:
+        return [
+            event("page_viewed", h, properties={"path": f"/products/{product.lower()}"})
+            for h in (0, 5, 30)
+        ]
+    if depth == 2:
+        return [
+            event("cart_updated", 0, properties={"items": [item]}),
+            event("checkout_started", 0.2, properties={"items": [item]}),
+            _order(event, item, price, 0.3),
+        ]
+    if depth == 3:
+        return [_order(event, item, price * rng.choice((1, 2)), 24 * 20)]
+    return [event("review_submitted", 24, properties={"rating": 5, "product": product})]
+
+
+def _order(event, item, total, offset_hours) -> services.EventInput:  # type: ignore[no-untyped-def]
+    return event(
+        "order_placed",
+        offset_hours,
+        properties={"items": [item], "total": total},
+        revenue=Decimal(total),
+        currency="GBP",
+    )
+
+
+def seed_demo_audiences(sender, workspaces: list[Workspace], **kwargs) -> None:  # type: ignore[no-untyped-def]
+    for workspace in workspaces:
+        seed_audience(workspace)
