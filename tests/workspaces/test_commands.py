@@ -17,7 +17,8 @@ from workspaces.tasks import purge_expired_invitations
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_runs_once_and_prints_the_logins(capsys, client):
+def test_seed_demo_runs_once_and_prints_the_logins(capsys, client, monkeypatch):
+    monkeypatch.setattr("contacts.demo.CONTACTS_PER_WORKSPACE", 40)
     call_command("seed_demo")
     call_command("seed_demo")
     out = capsys.readouterr().out
