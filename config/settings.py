@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "django_celery_beat",
@@ -166,6 +168,9 @@ if LOGIN_FAILURE_LIMIT < 1:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more.")
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+SIGNUP_FORM_RATE_LIMIT = env.int("SIGNUP_FORM_RATE_LIMIT", default=10)
+SIGNUP_FORM_RATE_WINDOW_SECONDS = env.int("SIGNUP_FORM_RATE_WINDOW_SECONDS", default=600)
+SIGNUP_FORM_CONFIRM_DAYS = env.int("SIGNUP_FORM_CONFIRM_DAYS", default=7)
 
 SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -206,6 +211,26 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "workspaces.pagination.WorkspaceCursorPagination",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI schema at /api/schema/ and its docs page at /api/docs/ (Swagger UI served
+# from our own static files, no CDN). Both are public: they describe the API, not data.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mailpath API",
+    "DESCRIPTION": "The REST API (/api/v1/) and the Segment-compatible ingest API (/v1/).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SubscriptionStatusEnum": "contacts.models.SubscriptionStatus",
+        "SettableStatusEnum": "contacts.api.SETTABLE_STATUSES",
+        "BulkItemStatusEnum": "contacts.api.BULK_STATUSES",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ SECTIONS = [
     ("home", "Home"),
     ("contacts", "Contacts"),
     ("segments", "Segments"),
+    ("forms", "Signup forms"),
     ("templates", "Templates"),
     ("campaigns", "Campaigns"),
     ("journeys", "Journeys"),
