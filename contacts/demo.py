@@ -211,7 +211,9 @@ def _journeys(workspace, rng, contacts, stages, personas, catalogue, now) -> Non
                     workspace=workspace,
                     contact=contact,
                     from_stage=previous,
+                    from_name=previous.name if previous else "",
                     to_stage=stage,
+                    to_name=stage.name,
                     changed_at=moment,
                     source=Source.SYSTEM,
                 )

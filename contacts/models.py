@@ -202,6 +202,9 @@ class StageChange(WorkspaceOwned):
     to_stage = models.ForeignKey(
         LifecycleStage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The stage names at the time, so history survives a stage being renamed or deleted.
+    from_name = models.CharField(max_length=60, blank=True)
+    to_name = models.CharField(max_length=60, blank=True)
     changed_at = models.DateTimeField()
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
 

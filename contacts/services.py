@@ -140,13 +140,16 @@ def change_stage(
     rows = list(moving.values_list("pk", "lifecycle_stage_id"))
     if not rows:
         return 0
+    names = dict(LifecycleStage.objects.for_workspace(workspace).values_list("pk", "name"))
     with transaction.atomic():
         StageChange.objects.for_workspace(workspace).bulk_create(
             StageChange(
                 workspace=workspace,
                 contact_id=pk,
                 from_stage_id=old,
+                from_name=names.get(old, ""),
                 to_stage=stage,
+                to_name=stage.name if stage else "",
                 changed_at=at,
                 source=source,
             )
