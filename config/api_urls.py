@@ -3,12 +3,18 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from contacts import api as contacts_api
 from workspaces import api as workspace_api
 
 router = SimpleRouter(use_regex_path=False)
 router.register("members", workspace_api.MemberViewSet, basename="member")
 router.register("invitations", workspace_api.InvitationViewSet, basename="invitation")
 router.register("api-keys", workspace_api.ApiKeyViewSet, basename="api-key")
+router.register("contacts", contacts_api.ContactViewSet, basename="contact")
+router.register("tags", contacts_api.TagViewSet, basename="tag")
+router.register("custom-fields", contacts_api.CustomFieldViewSet, basename="custom-field")
+router.register("personas", contacts_api.PersonaViewSet, basename="persona")
+router.register("stages", contacts_api.StageViewSet, basename="stage")
 
 urlpatterns = [
     path(

@@ -4,11 +4,20 @@ Segment-compatible ingest API under /v1/, public signup forms under /f/."""
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import api_urls
 
+# The schema describes the key-authenticated API once; /api/v1/w/<workspace>/ mirrors it.
+SCHEMA_URLS = [
+    path("api/v1/", include((api_urls.urlpatterns, "api"), namespace="api")),
+    path("v1/", include("contacts.ingest_urls")),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(patterns=SCHEMA_URLS), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_urls.urlpatterns, "api"), namespace="api")),
     path(
         "api/v1/w/<slug:workspace_slug>/",

@@ -11,12 +11,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, Max, Q, QuerySet, Value, When
-from django.db.models.functions import Coalesce, Greatest, Lower
+from django.db.models import Max, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from workspaces.models import Workspace
 
+from . import event_store
 from .attributes import clean_attributes, clean_contact_fields, field_definitions
 from .models import (
     DEFAULT_STAGES,
@@ -156,7 +157,7 @@ def change_stage(
             for pk, old in rows
         )
         Contact.objects.for_workspace(workspace).filter(pk__in=[pk for pk, _ in rows]).update(
-            lifecycle_stage=stage, updated_at=at
+            lifecycle_stage=stage, updated_at=timezone.now()
         )
         _announce_contacts(workspace, [pk for pk, _ in rows], {"stage"})
     return len(rows)
@@ -605,79 +606,17 @@ def record_events(
     Returns {"recorded": n, "duplicates": m}."""
     now = now or timezone.now()
     _contacts_for(workspace, events)
-    message_ids = [e.message_id for e in events if e.message_id]
     with transaction.atomic():
-        seen = (
-            set(
-                Event.objects.for_workspace(workspace)
-                .filter(message_id__in=message_ids)
-                .values_list("message_id", flat=True)
-            )
-            if message_ids
-            else set()
-        )
-        fresh, batch_ids = [], set()
-        for e in events:
-            if e.message_id and (e.message_id in seen or e.message_id in batch_ids):
-                continue
-            if e.message_id:
-                batch_ids.add(e.message_id)
-            fresh.append(_event_row(workspace, e, now))
-        created = Event.objects.for_workspace(workspace).bulk_create(
-            fresh, ignore_conflicts=bool(message_ids), batch_size=1000
-        )
-        _touch_activity(workspace, fresh)
-    event_ids = [e.pk for e in created if e.pk]
-    contact_ids = sorted({e.contact_id for e in fresh if e.contact_id})
+        stored = event_store.insert_events(workspace, events, now)
+        event_store.touch_activity(workspace, stored)
+    event_ids = [pk for pk, _, _ in stored]
+    contact_ids = sorted({contact_id for _, contact_id, _ in stored if contact_id})
     transaction.on_commit(
         lambda: events_recorded.send(
             sender=Event, workspace_id=workspace.pk, event_ids=event_ids, contact_ids=contact_ids
         )
     )
-    return {"recorded": len(fresh), "duplicates": len(events) - len(fresh)}
-
-
-def _event_row(workspace: Workspace, e: EventInput, now: dt.datetime) -> Event:
-    return Event(
-        workspace=workspace,
-        contact_id=e.contact_id,
-        anonymous_id=e.anonymous_id[:255],
-        user_id=e.user_id[:255] if not e.contact_id else "",
-        name=e.name[:200],
-        properties=e.properties,
-        context=e.context,
-        occurred_at=e.occurred_at or now,
-        received_at=now,
-        source=e.source,
-        revenue=e.revenue,
-        currency=(e.currency or "")[:3].upper(),
-        message_id=e.message_id,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def _touch_activity(workspace: Workspace, events: list[Event]) -> None:
-    """Move each contact's last_activity_at forward to its newest event, in one UPDATE per
-    500 contacts."""
-    latest: dict[int, dt.datetime] = {}
-    for event in events:
-        if event.contact_id and (
-            event.contact_id not in latest or event.occurred_at > latest[event.contact_id]
-        ):
-            latest[event.contact_id] = event.occurred_at
-    contacts = Contact.objects.for_workspace(workspace)
-    items = list(latest.items())
-    for start in range(0, len(items), 500):
-        chunk = items[start : start + 500]
-        newest = Case(
-            *(
-                When(pk=pk, then=Greatest(Coalesce("last_activity_at", Value(when)), Value(when)))
-                for pk, when in chunk
-            ),
-            output_field=DateTimeField(),
-        )
-        contacts.filter(pk__in=[pk for pk, _ in chunk]).update(last_activity_at=newest)
+    return {"recorded": len(stored), "duplicates": len(events) - len(stored)}
 
 
 def link_anonymous_activity(

@@ -188,3 +188,17 @@ class SignupFormFactory(factory.django.DjangoModelFactory):
 
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"Form {n}")
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """A finished import; its file name points nowhere (tests that read files upload one)."""
+
+    class Meta:
+        model = "contacts.ImportJob"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    file = "imports/missing.csv"
+    filename = factory.Sequence(lambda n: f"list-{n}.csv")
+    headers = factory.LazyFunction(lambda: ["email"])
+    mapping = factory.LazyFunction(lambda: {"email": "email"})
+    status = "done"

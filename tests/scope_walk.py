@@ -11,11 +11,13 @@ from typing import Any
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests import factories
 from tests.factories import (
     ApiKeyFactory,
     InvitationFactory,
     MembershipFactory,
     SandboxMessageFactory,
+    SignupFormFactory,
     WorkspaceFactory,
 )
 from workspaces.models import Role, Workspace
@@ -27,9 +29,23 @@ OBJECT_FACTORIES: dict[str, Callable[[Workspace], Any]] = {
     "invitation_id": lambda ws: InvitationFactory(workspace=ws).public_id,
     "key_id": lambda ws: ApiKeyFactory(workspace=ws).public_id,
     "message_id": lambda ws: SandboxMessageFactory(workspace=ws).public_id,
+    "form_id": lambda ws: SignupFormFactory(workspace=ws).public_id,
     "member-detail": lambda ws: MembershipFactory(workspace=ws).public_id,
     "invitation-detail": lambda ws: InvitationFactory(workspace=ws).public_id,
     "api-key-detail": lambda ws: ApiKeyFactory(workspace=ws).public_id,
+    "stage_id": lambda ws: factories.LifecycleStageFactory(workspace=ws).public_id,
+    "persona_id": lambda ws: factories.PersonaFactory(workspace=ws).public_id,
+    "field_id": lambda ws: factories.CustomFieldFactory(workspace=ws).public_id,
+    "tag_id": lambda ws: factories.TagFactory(workspace=ws).public_id,
+    "topic_id": lambda ws: factories.TopicFactory(workspace=ws).public_id,
+    "contact_id": lambda ws: factories.ContactFactory(workspace=ws).public_id,
+    "contact-detail": lambda ws: factories.ContactFactory(workspace=ws).public_id,
+    "contact-events": lambda ws: factories.ContactFactory(workspace=ws).public_id,
+    "tag-detail": lambda ws: factories.TagFactory(workspace=ws).public_id,
+    "custom-field-detail": lambda ws: factories.CustomFieldFactory(workspace=ws).public_id,
+    "persona-detail": lambda ws: factories.PersonaFactory(workspace=ws).public_id,
+    "stage-detail": lambda ws: factories.LifecycleStageFactory(workspace=ws).public_id,
+    "import_id": lambda ws: factories.ImportJobFactory(workspace=ws).public_id,
 }
 API_NAMESPACES = {"api", "workspace-api"}
 METHODS = ("get", "post", "patch", "delete")

@@ -38,6 +38,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 class WorkspaceSettingsViewSet(WorkspaceViewSet):
     """GET and PATCH /workspace/: the workspace the request is in."""
 
+    serializer_class = WorkspaceSerializer
     write_role = Role.ADMIN
 
     def workspace_queryset(self, workspace: Workspace) -> QuerySet[Workspace]:
