@@ -6,11 +6,16 @@ class ContactsConfig(AppConfig):
     verbose_name = "Contacts and events"
 
     def ready(self) -> None:
-        from workspaces.signals import workspace_created
+        from workspaces.navigation import register_section
+        from workspaces.signals import demo_workspaces_seeded, workspace_created
 
+        from .demo import seed_demo_audiences
         from .services import ensure_default_stages
 
         def seed_stages(sender, workspace, **kwargs):  # type: ignore[no-untyped-def]
             ensure_default_stages(workspace=workspace)
 
         workspace_created.connect(seed_stages, dispatch_uid="contacts.seed_stages", weak=False)
+        register_section("contacts", "contact_list")
+        register_section("forms", "signup_forms")
+        demo_workspaces_seeded.connect(seed_demo_audiences, dispatch_uid="contacts.demo")

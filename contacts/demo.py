@@ -218,7 +218,7 @@ def _journeys(workspace, rng, contacts, stages, personas, catalogue, now) -> Non
                     source=Source.SYSTEM,
                 )
             )
-            events.extend(_events_for_stage(rng, contact, depth, moment, catalogue))
+            events.extend(_events_for_stage(rng, contact, depth, moment, catalogue, now))
             previous = stage
         contact.lifecycle_stage = previous
     StageChange.objects.for_workspace(workspace).bulk_create(changes, batch_size=2000)
@@ -239,12 +239,12 @@ def _stages_reached(rng: random.Random) -> int:
     return depth
 
 
-def _events_for_stage(rng, contact, depth, moment, catalogue) -> list[services.EventInput]:  # type: ignore[no-untyped-def]
+def _events_for_stage(rng, contact, depth, moment, catalogue, now) -> list[services.EventInput]:  # type: ignore[no-untyped-def]
     def event(name: str, offset_hours: float, **kwargs) -> services.EventInput:  # type: ignore[no-untyped-def]
         return services.EventInput(
             name=name,
             contact_id=contact.pk,
-            occurred_at=moment + timedelta(hours=offset_hours),
+            occurred_at=min(now, moment + timedelta(hours=offset_hours)),  # nothing in the future
             source=Source.API,
             **kwargs,
         )

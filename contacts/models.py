@@ -3,16 +3,24 @@ consent and topics, the event stream, imports and signup forms."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Lower
 
 from workspaces.models import WorkspaceOwned
 
 DEFAULT_STAGES = ["Awareness", "Consideration", "Decision", "Retention", "Advocacy"]
+# Sorts "never active" contacts last in the last-activity order; the keyset index uses it.
+NEVER_ACTIVE = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+
+
+def activity_key() -> Coalesce:
+    """The last-activity sort key. Must stay identical to the contact_activity_keyset index."""
+    return Coalesce(F("last_activity_at"), Value(NEVER_ACTIVE), output_field=models.DateTimeField())
 
 
 def normalise_email(email: str) -> str:
@@ -181,7 +189,12 @@ class Contact(WorkspaceOwned):
             models.Index(fields=["workspace", "-created_at", "-id"], name="contact_newest"),
             models.Index(fields=["workspace", "status"], name="contact_status"),
             models.Index(fields=["workspace", "lifecycle_stage"], name="contact_stage"),
-            models.Index(fields=["workspace", "-last_activity_at"], name="contact_activity"),
+            models.Index(
+                F("workspace"),
+                activity_key().desc(),
+                F("id").desc(),
+                name="contact_activity_keyset",
+            ),
         ]
 
     def __str__(self) -> str:

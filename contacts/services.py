@@ -266,9 +266,10 @@ def upsert_contacts(
         created = _create_contacts(workspace, to_create, consent, subscribe, source, now)
         _update_contacts(workspace, to_update)
         touched = [*created, *(c for _, c in to_update)]
-        for row, contact in [*zip(to_create, created, strict=True), *to_update]:
-            status = "created" if contact in created else "updated"
-            results[row.index] = UpsertResult(row.index, status, contact)
+        for row, contact in zip(to_create, created, strict=True):
+            results[row.index] = UpsertResult(row.index, "created", contact)
+        for row, contact in to_update:
+            results[row.index] = UpsertResult(row.index, "updated", contact)
         _apply_extras(workspace, touched, tags, stage, persona, source, now)
         if consent and created:
             record_consents(workspace=workspace, contacts=created, consent=consent, at=now)

@@ -18,6 +18,7 @@ from django_htmx.http import reswap, retarget
 
 from workspaces.access import get_owned_or_404
 from workspaces.forms import add_service_errors
+from workspaces.htmx import form_error_status
 from workspaces.models import Role
 from workspaces.roles import requires_role
 
@@ -50,8 +51,8 @@ admin_writes = requires_role(write=Role.ADMIN)
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any], *, invalid: bool = False
 ) -> HttpResponse:
-    """A form with errors is a 400 page; as an HTMX swap it is a 200, or htmx won't swap it."""
-    status = 400 if invalid and not request.htmx else 200
+    """A form with errors answers 400 (422 as an HTMX swap, see form_error_status)."""
+    status = form_error_status(request) if invalid else 200
     return render(request, template, context, status=status)
 
 

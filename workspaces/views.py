@@ -20,6 +20,7 @@ from .forms import (
     add_service_errors,
     role_choices,
 )
+from .htmx import form_error_status
 from .models import ApiKey, Invitation, Membership, Role, SandboxMessage
 from .roles import requires_role
 
@@ -111,7 +112,7 @@ def member_invite(request: HttpRequest, workspace_slug: str) -> HttpResponse:
             form = None
     context = _members_context(request, invite_form=form)
     template = "workspaces/members.html#invitations" if request.htmx else "workspaces/members.html"
-    status = 400 if form is not None else 200
+    status = form_error_status(request) if form is not None else 200
     return render(request, template, context, status=status)
 
 
@@ -202,7 +203,7 @@ def api_key_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
         form = None
     context = {**_api_keys_context(request, form), "new_secret": secret}
     template = "workspaces/api_keys.html#keys" if request.htmx else "workspaces/api_keys.html"
-    return render(request, template, context, status=200 if secret else 400)
+    return render(request, template, context, status=200 if secret else form_error_status(request))
 
 
 @require_POST

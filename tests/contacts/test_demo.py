@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.db.models import Sum
+from django.utils import timezone
 
 from contacts.models import Contact, Event, Persona, StageChange, Topic
 from workspaces.models import Workspace
@@ -28,6 +29,7 @@ def test_the_demo_workspaces_get_a_believable_audience(monkeypatch):
         events.values_list("name", flat=True)
     )
     assert events.aggregate(total=Sum("revenue"))["total"] > 0
+    assert not events.filter(occurred_at__gt=timezone.now()).exists()
     assert StageChange.objects.for_workspace(acme).count() >= contacts.count()
     bloom = Workspace.objects.get(slug="bloom-bakery")
     assert not events.filter(contact__workspace=bloom).exists()
