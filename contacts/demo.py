@@ -198,6 +198,7 @@ def _journeys(workspace, rng, contacts, stages, personas, catalogue, now) -> Non
     """Walk each contact some way down the funnel, leaving events and stage changes."""
     events: list[services.EventInput] = []
     changes: list[StageChange] = []
+    tagged: dict[str, list[int]] = {"customer": [], "vip": [], "wholesale": []}
     for contact in contacts:
         contact.persona = rng.choice(personas)
         reached = _stages_reached(rng)
@@ -221,10 +222,18 @@ def _journeys(workspace, rng, contacts, stages, personas, catalogue, now) -> Non
             events.extend(_events_for_stage(rng, contact, depth, moment, catalogue, now))
             previous = stage
         contact.lifecycle_stage = previous
+        if reached >= 3:
+            tagged["customer"].append(contact.pk)
+        if reached == 4:
+            tagged["vip"].append(contact.pk)
+        if rng.random() < 0.03:
+            tagged["wholesale"].append(contact.pk)
     StageChange.objects.for_workspace(workspace).bulk_create(changes, batch_size=2000)
     Contact.objects.for_workspace(workspace).bulk_update(
         contacts, ["persona", "lifecycle_stage"], batch_size=1000
     )
+    for tag in services.get_or_create_tags(workspace=workspace, names=list(tagged)):
+        services.add_tags(workspace=workspace, contact_ids=tagged[tag.name], tags=[tag])
     for start in range(0, len(events), 2000):
         services.record_events(workspace=workspace, events=events[start : start + 2000])
 
