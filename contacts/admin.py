@@ -15,6 +15,9 @@ from .models import (
     ImportJob,
     LifecycleStage,
     Persona,
+    Segment,
+    SegmentMembership,
+    SegmentSize,
     SignupForm,
     StageChange,
     Suppression,
@@ -112,3 +115,26 @@ class SuppressionAdmin(WorkspaceOwnedAdmin):
     list_display = ("email_hash", "reason", "workspace", "created_at")
     list_filter = ("reason", *BY_WORKSPACE)
     search_fields = ("email_hash",)
+
+
+@admin.register(Segment)
+class SegmentAdmin(WorkspaceOwnedAdmin):
+    list_display = ("name", "kind", "member_count", "refreshed_at", "workspace")
+    list_filter = ("kind", *BY_WORKSPACE)
+    search_fields = ("name",)
+
+
+@admin.register(SegmentMembership)
+class SegmentMembershipAdmin(WorkspaceOwnedAdmin):
+    list_display = ("segment", "contact", "entered_at", "exited_at")
+    list_filter = BY_WORKSPACE
+    search_fields = ("contact__email", "segment__name")
+    raw_id_fields = ("segment", "contact")
+    show_full_result_count = False
+
+
+@admin.register(SegmentSize)
+class SegmentSizeAdmin(WorkspaceOwnedAdmin):
+    list_display = ("segment", "day", "member_count")
+    list_filter = BY_WORKSPACE
+    search_fields = ("segment__name",)

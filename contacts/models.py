@@ -463,3 +463,75 @@ class SignupForm(WorkspaceOwned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SegmentKind(models.TextChoices):
+    DYNAMIC = "dynamic", "Dynamic (rules)"
+    STATIC = "static", "Static list"
+
+
+class Segment(WorkspaceOwned):
+    """A group of contacts: by rules (dynamic) or by explicit members (static list).
+    The rule tree's format is documented in contacts/segments/rules.py."""
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=8, choices=SegmentKind.choices, default=SegmentKind.DYNAMIC)
+    rules = models.JSONField(null=True, blank=True)
+    member_count = models.PositiveIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "workspace", Lower("name"), name="segment_unique_name_per_workspace"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(WorkspaceOwned):
+    """A contact's time in a segment: current while exited_at is empty. Kept after exit, so
+    journeys can trigger on entering/leaving and analytics can chart size over time."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment", "contact"],
+                condition=Q(exited_at__isnull=True),
+                name="segment_membership_one_current",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["contact", "exited_at"], name="segment_membership_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} in {self.segment_id}"
+
+
+class SegmentSize(WorkspaceOwned):
+    """The segment's size once a day (for the size-over-time chart)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="sizes")
+    day = models.DateField()
+    member_count = models.PositiveIntegerField()
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "day"], name="segment_size_one_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} {self.day}: {self.member_count}"
