@@ -39,7 +39,7 @@ django.setup()
 from django.core.files import File  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from contacts import importing  # noqa: E402
+from contacts import contact_store, importing  # noqa: E402
 from contacts.models import (  # noqa: E402
     ConsentRecord,
     Contact,
@@ -99,7 +99,7 @@ def run_import(path: Path, profile: bool, tag_and_stage: bool) -> tuple[float, I
     elapsed = time.perf_counter() - start
     if profiler:
         stats = pstats.Stats(profiler).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "30")))
         stats.sort_stats("tottime").print_stats(20)
     return elapsed, job
 
@@ -128,16 +128,16 @@ def main() -> None:
         "--tag-and-stage", action="store_true", help="also tag every row and set its stage"
     )
     parser.add_argument(
-        "--chunk", type=int, default=importing.BULK_CHUNK_ROWS, help="rows per chunk"
+        "--chunk", type=int, default=importing.running.CHUNK_ROWS, help="rows per chunk"
     )
     parser.add_argument(
-        "--service-path",
+        "--orm-path",
         action="store_true",
-        help="write through contacts.services.upsert_contacts instead of the bulk path",
+        help="write through contact_store's ORM path (SQLite's) instead of COPY and SQL",
     )
     args = parser.parse_args()
-    importing.BULK_CHUNK_ROWS = args.chunk
-    importing.BULK_PATH = not args.service_path
+    importing.running.CHUNK_ROWS = args.chunk
+    contact_store.SQL_PATH = not args.orm_path
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL (its baseline is COPY): set DATABASE_URL.")
 
@@ -168,7 +168,7 @@ def main() -> None:
         f"{job.updated_count:,}, skipped {job.skipped_count:,}, rejected {job.rejected_count:,}"
     )
     print(f"stored: {contacts:,} contacts, {consents:,} consent records, {changes:,} stage changes")
-    path_name = "PostgreSQL bulk (COPY)" if importing.use_bulk_path() else "upsert_contacts"
+    path_name = "COPY and set-based SQL" if contact_store.uses_sql() else "ORM"
     print(f"write path: {path_name}; extras: {'tag and stage' if args.tag_and_stage else 'none'}")
     print(f"import through the service:  {elapsed:8.1f} s  ({args.rows / elapsed:,.0f} rows/s)")
     print(f"raw psycopg COPY baseline:   {baseline:8.1f} s  ({args.rows / baseline:,.0f} rows/s)")

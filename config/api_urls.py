@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from contacts import api as contacts_api
+from contacts.segments import api as segments_api
 from workspaces import api as workspace_api
 
 router = SimpleRouter(use_regex_path=False)
@@ -15,6 +16,7 @@ router.register("tags", contacts_api.TagViewSet, basename="tag")
 router.register("custom-fields", contacts_api.CustomFieldViewSet, basename="custom-field")
 router.register("personas", contacts_api.PersonaViewSet, basename="persona")
 router.register("stages", contacts_api.StageViewSet, basename="stage")
+router.register("segments", segments_api.SegmentViewSet, basename="segment")
 
 urlpatterns = [
     path(

@@ -274,6 +274,7 @@ CELERY_TASK_ROUTES = {
 PERIODIC_TASKS = {
     "purge expired invitations": ("workspaces.tasks.purge_expired_invitations", 3600, "default"),
     "prune sandbox inbox": ("workspaces.tasks.prune_sandbox_messages", 3600, "default"),
+    "refresh segments": ("contacts.segments.tasks.refresh_all_segments", 3600, "default"),
 }
 
 # --- Logging --------------------------------------------------------------------------

@@ -5,8 +5,9 @@ orders with revenue) and their lifecycle-stage history. Deterministic: same data
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,8 @@ from .models import (
     FieldType,
     LifecycleStage,
     Persona,
+    Segment,
+    SegmentSize,
     Source,
     StageChange,
     Topic,
@@ -116,6 +119,7 @@ CATALOGUES = {
             ("Wedding cake tasting", 45),
         ],
         "interests": ["bread", "cakes", "gluten free", "workshops"],
+        "vip_revenue": 60,  # a bakery's best customers spend less than a gear shop's
     },
 }
 
@@ -132,6 +136,7 @@ def seed_audience(workspace: Workspace, seed: int = 7) -> int:
         _topics_and_fields(workspace, catalogue)
         contacts = _contacts(workspace, rng, catalogue, now)
         _journeys(workspace, rng, contacts, stages, personas, catalogue, now)
+        _segments(workspace, now, vip_revenue=catalogue.get("vip_revenue", 200))
     return len(contacts)
 
 
@@ -170,6 +175,7 @@ def _contacts(workspace, rng, catalogue, now) -> list[Contact]:  # type: ignore[
                 "last_name": last,
                 "external_id": f"{workspace.slug[:4]}-{n:05d}",
                 "timezone": workspace.timezone,
+                "birthday": _birthday(n),
                 "attributes": {
                     "interest": rng.choice(catalogue["interests"]),
                     "loyalty_points": rng.randrange(0, 500, 10),
@@ -192,6 +198,13 @@ def _contacts(workspace, rng, catalogue, now) -> list[Contact]:  # type: ignore[
         contact.created_at = now - timedelta(days=rng.uniform(0, DAYS))
     Contact.objects.for_workspace(workspace).bulk_update(created, ["created_at"], batch_size=1000)
     return created
+
+
+def _birthday(n: int) -> str | None:
+    """Seven in ten contacts told us their birthday, spread over the year."""
+    if n % 10 >= 7:
+        return None
+    return f"{1960 + n % 45}-{1 + (n * 7) % 12:02d}-{1 + (n * 13) % 28:02d}"
 
 
 def _journeys(workspace, rng, contacts, stages, personas, catalogue, now) -> None:  # type: ignore[no-untyped-def]
@@ -263,10 +276,13 @@ def _events_for_stage(rng, contact, depth, moment, catalogue, now) -> list[servi
     if depth == 0:
         return [event("signed_up", 0), event("page_viewed", 0.1, properties={"path": "/"})]
     if depth == 1:
-        return [
+        views = [
             event("page_viewed", h, properties={"path": f"/products/{product.lower()}"})
             for h in (0, 5, 30)
         ]
+        if contact.pk % 3 == 0:  # a third fill a cart and leave without ordering
+            views.append(event("cart_updated", 31, properties={"items": [item]}))
+        return views
     if depth == 2:
         return [
             event("cart_updated", 0, properties={"items": [item]}),
@@ -286,6 +302,108 @@ def _order(event, item, total, offset_hours) -> services.EventInput:  # type: ig
         revenue=Decimal(total),
         currency="GBP",
     )
+
+
+def demo_segments(vip_revenue: int) -> list[tuple[str, str, list[dict]]]:
+    """The demo's segments: (name, description, the conditions all to be met)."""
+    return [
+        (
+            "New subscribers",
+            "Joined in the last two weeks and still subscribed: the welcome series.",
+            [
+                {"type": "field", "field": "created_at", "op": "within_last_days", "value": 14},
+                {"type": "status", "op": "is", "value": "subscribed"},
+            ],
+        ),
+        (
+            "Cart abandoners",
+            "Filled a cart this week but did not order.",
+            [
+                {
+                    "type": "event",
+                    "name": "cart_updated",
+                    "performed": True,
+                    "window": {"kind": "last_days", "days": 7},
+                },
+                {
+                    "type": "event",
+                    "name": "order_placed",
+                    "performed": False,
+                    "window": {"kind": "last_days", "days": 7},
+                },
+            ],
+        ),
+        (
+            "Repeat buyers",
+            "Ordered at least twice.",
+            [
+                {
+                    "type": "event",
+                    "name": "order_placed",
+                    "performed": True,
+                    "count": {"op": "at_least", "value": 2},
+                    "window": {"kind": "ever"},
+                }
+            ],
+        ),
+        (
+            "VIPs by revenue",
+            f"Spent more than {vip_revenue} in all.",
+            [{"type": "revenue", "name": "order_placed", "op": "gt", "value": vip_revenue}],
+        ),
+        (
+            "Inactive 60 days",
+            "Nothing from them for two months: a win-back campaign.",
+            [
+                {
+                    "type": "field",
+                    "field": "last_activity_at",
+                    "op": "more_than_days_ago",
+                    "value": 60,
+                }
+            ],
+        ),
+        (
+            "Birthdays this month",
+            "Birthday in the next 31 days.",
+            [{"type": "field", "field": "birthday", "op": "anniversary_within_days", "value": 31}],
+        ),
+    ]
+
+
+SIZE_HISTORY_DAYS = 21
+
+
+def _segments(workspace: Workspace, now: datetime, vip_revenue: int = 200) -> list[Segment]:
+    """The demo's useful segments, filled, with three weeks of daily sizes (each day's
+    size is what the rules matched on that day)."""
+    from .segments import membership
+    from .segments.compiler import matching_contacts
+
+    segments = [
+        membership.create_segment(
+            workspace=workspace,
+            name=name,
+            description=description,
+            rules={"type": "group", "match": "all", "children": children},
+        )
+        for name, description, children in demo_segments(vip_revenue)
+    ]
+    zone = ZoneInfo(workspace.timezone)
+    SegmentSize.objects.for_workspace(workspace).bulk_create(
+        SegmentSize(
+            workspace=workspace,
+            segment=segment,
+            day=timezone.localtime(now - timedelta(days=ago), zone).date(),
+            member_count=matching_contacts(
+                workspace, segment.rules, now=now - timedelta(days=ago)
+            ).count(),
+        )
+        for segment in segments
+        for ago in range(SIZE_HISTORY_DAYS, 0, -1)
+    )
+    membership.snapshot_sizes(workspace=workspace, now=now)
+    return segments
 
 
 def seed_demo_audiences(sender, workspaces: list[Workspace], **kwargs) -> None:  # type: ignore[no-untyped-def]

@@ -4,20 +4,20 @@ and the event stream. Keyword-only, workspace passed in, one transaction per cal
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db import transaction
+from django.db.models import Max, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from workspaces.models import Workspace
 
-from . import event_store
+from . import contact_store, event_store
 from .attributes import clean_attributes, clean_contact_fields, field_definitions
 from .models import (
     DEFAULT_STAGES,
@@ -25,7 +25,9 @@ from .models import (
     ConsentKind,
     ConsentRecord,
     Contact,
+    CustomField,
     Event,
+    ExistingContacts,
     LifecycleStage,
     Persona,
     Source,
@@ -41,6 +43,12 @@ from .models import (
 from .signals import contacts_changed, events_recorded
 
 MAX_BULK_CONTACTS = 1000
+MAX_TAG_LENGTH = 80
+# What a row may record about a contact's subscription: an opt-out or a failure, never an
+# opt-in (that needs the call's consent basis).
+ROW_STATUSES = frozenset(
+    {SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED, SubscriptionStatus.COMPLAINED}
+)
 STANDARD_FIELDS = (
     "email",
     "external_id",
@@ -186,35 +194,87 @@ class UpsertResult:
 
 
 @dataclass
-class _Row:
+class ContactRow:
+    """A row that passed the checks: standard fields (the email always), attributes, and
+    the tags and the opt-out or bounce it records."""
+
     index: int
     fields: dict[str, Any]
     attributes: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    status: str | None = None
 
 
-def _clean_rows(
-    workspace: Workspace, rows: Sequence[dict[str, Any]], results: list[UpsertResult]
-) -> list[_Row]:
-    keys = {k for row in rows for k in (row.get("attributes") or {})}
-    definitions = field_definitions(workspace, keys) if keys else {}
-    clean, seen = [], {}
+@dataclass
+class CheckedRows:
+    """The rows of one upsert call after the checks: the clean ones, and a result for each
+    of the others (rejected, or skipped because the address comes again later)."""
+
+    size: int
+    clean: list[ContactRow]
+    refused: dict[int, UpsertResult]
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def check_contact_rows(
+    *, rows: Sequence[Mapping[str, Any]], definitions: Mapping[str, CustomField]
+) -> CheckedRows:
+    """Run the contact cleaners over rows as `upsert_contacts` takes them, without touching
+    the database (the importer checks the next chunk while the last one is written).
+    The same address twice: the last row wins, the earlier one is skipped."""
+    clean: dict[str, ContactRow] = {}
+    refused: dict[int, UpsertResult] = {}
     for index, row in enumerate(rows):
         try:
-            fields = clean_contact_fields(row)
-            if "email" not in fields:
-                raise ValidationError({"email": ["An email address is required."]})
-            attributes = clean_attributes(row.get("attributes") or {}, definitions)
+            checked = _check_row(index, row, definitions)
         except ValidationError as exc:
-            results[index] = UpsertResult(index, "rejected", errors=_error_dict(exc))
+            refused[index] = UpsertResult(index, "rejected", errors=_error_dict(exc))
             continue
-        if fields["email"] in seen:  # the same address twice in one call: last one wins
-            results[seen[fields["email"]]] = UpsertResult(
-                seen[fields["email"]], "skipped", errors={"email": ["Repeated later in the batch."]}
+        earlier = clean.pop(checked.fields["email"], None)
+        if earlier is not None:
+            refused[earlier.index] = UpsertResult(
+                earlier.index, "skipped", errors={"email": ["Repeated later in the batch."]}
             )
-            clean = [r for r in clean if r.fields["email"] != fields["email"]]
-        seen[fields["email"]] = index
-        clean.append(_Row(index, fields, attributes))
-    return clean
+        clean[checked.fields["email"]] = checked
+    return CheckedRows(len(rows), sorted(clean.values(), key=lambda r: r.index), refused)
+
+
+def _check_row(
+    index: int, row: Mapping[str, Any], definitions: Mapping[str, CustomField]
+) -> ContactRow:
+    fields = clean_contact_fields(row)
+    if "email" not in fields:
+        raise ValidationError({"email": ["An email address is required."]})
+    attributes = clean_attributes(row.get("attributes") or {}, definitions)
+    return ContactRow(
+        index, fields, attributes, _row_tags(row.get("tags")), _row_status(row.get("status"))
+    )
+
+
+def _row_tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValidationError({"tags": ["Tags are a list of names."]})
+    names = [name.strip() for name in value if name.strip()]
+    for name in names:
+        if len(name) > MAX_TAG_LENGTH:
+            raise ValidationError(
+                {"tags": [f"Tag “{name[:20]}…” is longer than {MAX_TAG_LENGTH} characters."]}
+            )
+    return names
+
+
+def _row_status(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or value not in ROW_STATUSES:
+        raise ValidationError(
+            {"status": ["A row can only mark a contact unsubscribed, bounced or complained."]}
+        )
+    return value
 
 
 def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
@@ -222,17 +282,15 @@ def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
 
 
 def suppressed_emails(workspace: Workspace, emails: Iterable[str]) -> set[str]:
+    """The addresses among `emails` that were erased (GDPR) and must not come back."""
     hashes = {email_hash(e): e for e in emails}
-    found = Suppression.objects.for_workspace(workspace).filter(
-        email_hash__in=list(hashes), reason=SuppressionReason.ERASED
-    )
-    return {hashes[h] for h in found.values_list("email_hash", flat=True)}
+    return {hashes[h] for h in contact_store.erased_hashes(workspace, list(hashes))}
 
 
 def upsert_contacts(
     *,
     workspace: Workspace,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | CheckedRows,
     source: str,
     existing: str = "update",
     tags: Sequence[Tag] = (),
@@ -241,125 +299,200 @@ def upsert_contacts(
     consent: ConsentInput | None = None,
     subscribe: bool | None = None,
     now: dt.datetime | None = None,
+    max_rows: int = MAX_BULK_CONTACTS,
+    load_contacts: bool = True,
 ) -> list[UpsertResult]:
-    """Create or update up to MAX_BULK_CONTACTS contacts in one transaction.
+    """Create or update up to `max_rows` contacts (MAX_BULK_CONTACTS unless the caller is
+    the importer) in one transaction, with a result per row in the order given.
 
-    Each row has standard fields (email required) and optional `attributes`. Rows that fail
-    validation, or whose address was erased, are reported and nothing of them is written.
-    New contacts are subscribed only with a consent basis (`consent`); `subscribe=False`
-    creates them unsubscribed from marketing (e.g. an import without consent).
+    Each row has standard fields (email required), optional `attributes`, optional `tags`
+    (names, added to the call's `tags`) and an optional `status` (unsubscribed, bounced or
+    complained: an opt-out or failure the source recorded, which wins over `consent`).
+    Rows may come checked already (`check_contact_rows`). Rows that fail the checks, or
+    whose address was erased, are reported and nothing of them is written. New contacts
+    are subscribed only with a consent basis (`consent`); `subscribe=False` creates them
+    unsubscribed (e.g. an import without consent). `load_contacts=False` leaves each
+    result's contact empty (the importer only counts them).
     """
-    if len(rows) > MAX_BULK_CONTACTS:
-        raise ValidationError(f"At most {MAX_BULK_CONTACTS} contacts per call, got {len(rows)}.")
+    if len(rows) > max_rows:
+        raise ValidationError(f"At most {max_rows} contacts per call, got {len(rows)}.")
     now = now or timezone.now()
-    results: list[UpsertResult] = [UpsertResult(i, "rejected") for i in range(len(rows))]
-    clean = _clean_rows(workspace, rows, results)
-    erased = suppressed_emails(workspace, [r.fields["email"] for r in clean])
-    for row in [r for r in clean if r.fields["email"] in erased]:
-        results[row.index] = UpsertResult(
-            row.index, "rejected", errors={"email": ["This address was erased and is suppressed."]}
-        )
-    clean = [r for r in clean if r.fields["email"] not in erased]
+    if not isinstance(rows, CheckedRows):
+        rows = check_contact_rows(rows=rows, definitions=_definitions_for(workspace, rows))
+    results = [rows.refused.get(i) or UpsertResult(i, "rejected") for i in range(rows.size)]
+    clean = _without_erased(workspace, rows.clean, results)
+    if subscribe is None:
+        subscribe = consent is not None or source == Source.API
+    for tag in tags:
+        if tag.workspace_id != workspace.pk:
+            raise ValidationError("A tag from another workspace.")
     with transaction.atomic():
-        known = _existing_contacts(workspace, clean)
-        to_create, to_update = _split_rows(workspace, clean, known, existing, results, source)
-        created = _create_contacts(workspace, to_create, consent, subscribe, source, now)
-        _update_contacts(workspace, to_update)
-        touched = [*created, *(c for _, c in to_update)]
-        for row, contact in zip(to_create, created, strict=True):
-            results[row.index] = UpsertResult(row.index, "created", contact)
-        for row, contact in to_update:
-            results[row.index] = UpsertResult(row.index, "updated", contact)
-        _apply_extras(workspace, touched, tags, stage, persona, source, now)
-        if consent and created:
-            record_consents(workspace=workspace, contacts=created, consent=consent, at=now)
-        changes = {"created"} if created else set()
-        if to_update:
+        written = _write_contacts(
+            workspace,
+            clean,
+            existing=existing,
+            subscribe=subscribe,
+            source=source,
+            stage=stage,
+            persona=persona,
+            now=now,
+        )
+        tagged = _tag_rows(workspace, written.touched, tags)
+        new_opt_ins = [pk for row, pk in written.created if not row.status]
+        if consent and new_opt_ins:
+            contact_store.insert_consents(workspace, new_opt_ins, consent, now)
+        _mark_row_statuses(workspace, written.touched, source, now)
+        _fill_results(workspace, results, written, load_contacts)
+        changes = {"created"} if written.created else set()
+        if written.updated:
             changes.add("attributes")
-        _announce_contacts(workspace, [c.pk for c in touched], changes)
+        _announce_contacts(workspace, tagged, {"tags"})
+        _announce_contacts(workspace, written.moved, {"stage"})
+        _announce_contacts(workspace, [pk for _, pk in written.touched], changes)
     return results
 
 
-def _existing_contacts(workspace: Workspace, rows: list[_Row]) -> dict[str, Contact]:
-    emails = [r.fields["email"] for r in rows]
-    external = [r.fields["external_id"] for r in rows if r.fields.get("external_id")]
-    found = Contact.objects.for_workspace(workspace).filter(
-        Q(email__in=emails) | Q(external_id__in=external)
-    )
-    index: dict[str, Contact] = {}
-    for contact in found:
-        index[f"e:{contact.email}"] = contact
-        if contact.external_id:
-            index[f"x:{contact.external_id}"] = contact
-    return index
+def _definitions_for(
+    workspace: Workspace, rows: Sequence[Mapping[str, Any]]
+) -> dict[str, CustomField]:
+    keys = set()
+    for row in rows:
+        attributes = row.get("attributes") if isinstance(row, Mapping) else None
+        if isinstance(attributes, Mapping):
+            keys.update(attributes)
+    return field_definitions(workspace, keys) if keys else {}
 
 
-def _split_rows(workspace, rows, known, existing, results, source):  # type: ignore[no-untyped-def]
-    to_create, to_update = [], []
+def _without_erased(
+    workspace: Workspace, rows: list[ContactRow], results: list[UpsertResult]
+) -> list[ContactRow]:
+    erased = suppressed_emails(workspace, [row.fields["email"] for row in rows])
+    for row in rows:
+        if row.fields["email"] in erased:
+            results[row.index] = UpsertResult(
+                row.index,
+                "rejected",
+                errors={"email": ["This address was erased and is suppressed."]},
+            )
+    return [row for row in rows if row.fields["email"] not in erased]
+
+
+@dataclass
+class _Written:
+    created: list[tuple[ContactRow, int]] = field(default_factory=list)
+    updated: list[tuple[ContactRow, int]] = field(default_factory=list)
+    skipped: list[tuple[ContactRow, int]] = field(default_factory=list)
+    moved: list[int] = field(default_factory=list)  # contacts that changed stage
+
+    @property
+    def touched(self) -> list[tuple[ContactRow, int]]:
+        return [*self.created, *self.updated]
+
+
+def _write_contacts(
+    workspace: Workspace,
+    rows: list[ContactRow],
+    *,
+    existing: str,
+    subscribe: bool,
+    source: str,
+    stage: LifecycleStage | None,
+    persona: Persona | None,
+    now: dt.datetime,
+) -> _Written:
+    """Match rows to known contacts (by external id, then email), create the new ones in
+    the stage and persona, update or skip the known ones, and move them to the stage."""
+    known = contact_store.find_contacts(workspace, rows)
+    written = _Written()
+    to_create: list[ContactRow] = []
+    to_update: list[tuple[ContactRow, contact_store.Known]] = []
     for row in rows:
         external = row.fields.get("external_id")
-        contact = (known.get(f"x:{external}") if external else None) or known.get(
+        match = (known.get(f"x:{external}") if external else None) or known.get(
             f"e:{row.fields['email']}"
         )
-        if contact is None:
+        if match is None:
             to_create.append(row)
-        elif existing == "skip":
-            results[row.index] = UpsertResult(row.index, "skipped", contact)
+        elif existing == ExistingContacts.SKIP:
+            written.skipped.append((row, match.pk))
         else:
-            for name, value in row.fields.items():
-                setattr(contact, name, value)
-            contact.attributes = {**contact.attributes, **row.attributes}
-            to_update.append((row, contact))
-    return to_create, to_update
-
-
-def _create_contacts(workspace, rows, consent, subscribe, source, now) -> list[Contact]:  # type: ignore[no-untyped-def]
-    if subscribe is None:
-        subscribe = consent is not None or source == Source.API
-    status = SubscriptionStatus.SUBSCRIBED if subscribe else SubscriptionStatus.UNSUBSCRIBED
-    contacts = [
-        Contact(
-            workspace=workspace,
-            attributes=row.attributes,
-            status=status,
-            source=source,
-            created_at=now,
-            updated_at=now,
-            **row.fields,
-        )
-        for row in rows
-    ]
-    try:
-        return Contact.objects.for_workspace(workspace).bulk_create(contacts)
-    except IntegrityError as exc:  # a concurrent writer added one of these addresses
-        raise ValidationError(
-            "Some of these contacts were added at the same moment; retry."
-        ) from exc
-
-
-def _update_contacts(workspace: Workspace, pairs: list[tuple[_Row, Contact]]) -> None:
-    if not pairs:
-        return
-    names = sorted({name for row, _ in pairs for name in row.fields} | {"attributes", "updated_at"})
-    now = timezone.now()
-    for _, contact in pairs:
-        contact.updated_at = now
-    Contact.objects.for_workspace(workspace).bulk_update(
-        [contact for _, contact in pairs], names, batch_size=500
+            to_update.append((row, match))
+    opted_in = SubscriptionStatus.SUBSCRIBED if subscribe else SubscriptionStatus.UNSUBSCRIBED
+    created_ids = contact_store.insert_contacts(
+        workspace,
+        # A row that records an opt-out never gets the call's consent.
+        [(row, SubscriptionStatus.UNSUBSCRIBED if row.status else opted_in) for row in to_create],
+        source=source,
+        stage=stage,
+        persona=persona,
+        now=now,
     )
-
-
-def _apply_extras(workspace, contacts, tags, stage, persona, source, now) -> None:  # type: ignore[no-untyped-def]
-    if not contacts:
-        return
-    ids = [c.pk for c in contacts]
-    if tags:
-        add_tags(workspace=workspace, contact_ids=ids, tags=tags)
-    if persona:
-        Contact.objects.for_workspace(workspace).filter(pk__in=ids).update(persona=persona)
+    written.created = list(zip(to_create, created_ids, strict=True))
+    written.updated = [(row, match.pk) for row, match in to_update]
+    contact_store.update_contacts(workspace, written.updated, persona=persona, now=now)
     if stage:
-        in_scope = Contact.objects.for_workspace(workspace).filter(pk__in=ids)
-        change_stage(workspace=workspace, contacts=in_scope, stage=stage, source=source, at=now)
+        written.moved = contact_store.record_stage_changes(
+            workspace,
+            created_ids=created_ids,
+            moving=[(m.pk, m.stage_id) for _, m in to_update if m.stage_id != stage.pk],
+            stage=stage,
+            source=source,
+            now=now,
+        )
+    return written
+
+
+def _tag_rows(
+    workspace: Workspace, touched: list[tuple[ContactRow, int]], tags: Sequence[Tag]
+) -> list[int]:
+    """Give every touched contact the call's tags and its row's own; returns who got any."""
+    names = {name for row, _ in touched for name in row.tags}
+    by_name = (
+        {tag.name.lower(): tag.pk for tag in get_or_create_tags(workspace=workspace, names=names)}
+        if names
+        else {}
+    )
+    links = [(pk, tag.pk) for _, pk in touched for tag in tags]
+    links += [(pk, by_name[name.lower()]) for row, pk in touched for name in row.tags]
+    contact_store.link_tags(workspace, links)
+    return sorted({pk for pk, _ in links})
+
+
+def _mark_row_statuses(
+    workspace: Workspace, touched: list[tuple[ContactRow, int]], source: str, now: dt.datetime
+) -> None:
+    """Rows that record an opt-out or a bounce: the contact takes that status, with an
+    opt-out consent record when it changes."""
+    by_status: dict[str, list[int]] = {}
+    for row, pk in touched:
+        if row.status:
+            by_status.setdefault(row.status, []).append(pk)
+    where = "the imported file" if source == Source.IMPORT else f"data from {Source(source).label}"
+    for status, contact_ids in by_status.items():
+        set_subscription(
+            workspace=workspace,
+            contacts=Contact.objects.for_workspace(workspace).filter(pk__in=contact_ids),
+            status=status,
+            consent=ConsentInput(
+                method=source, kind=ConsentKind.OPT_OUT, text_shown=f"Marked {status} in {where}."
+            ),
+            at=now,
+        )
+
+
+def _fill_results(
+    workspace: Workspace, results: list[UpsertResult], written: _Written, load_contacts: bool
+) -> None:
+    outcomes = [
+        *(("created", pair) for pair in written.created),
+        *(("updated", pair) for pair in written.updated),
+        *(("skipped", pair) for pair in written.skipped),
+    ]
+    contacts: dict[int, Contact] = {}
+    if load_contacts and outcomes:
+        contacts = Contact.objects.for_workspace(workspace).in_bulk([pk for _, (_, pk) in outcomes])
+    for status, (row, pk) in outcomes:
+        results[row.index] = UpsertResult(row.index, status, contacts.get(pk))
 
 
 @transaction.atomic
@@ -406,8 +539,10 @@ def get_or_create_tags(*, workspace: Workspace, names: Iterable[str]) -> list[Ta
     wanted: dict[str, str] = {}
     for raw in names:
         name = (raw or "").strip()
-        if len(name) > 80:
-            raise ValidationError({"tags": f"Tag “{name[:20]}…” is longer than 80 characters."})
+        if len(name) > MAX_TAG_LENGTH:
+            raise ValidationError(
+                {"tags": f"Tag “{name[:20]}…” is longer than {MAX_TAG_LENGTH} characters."}
+            )
         if name:
             wanted.setdefault(name.lower(), name)
     if not wanted:

@@ -4,12 +4,14 @@ and admins change them. Views parse a form, call a service, render."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Model
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -54,6 +56,32 @@ def _render(
     """A form with errors answers 400 (422 as an HTMX swap, see form_error_status)."""
     status = form_error_status(request) if invalid else 200
     return render(request, template, context, status=status)
+
+
+def _save_then_list(
+    request: HttpRequest,
+    form: Form,
+    save: Callable[[dict[str, Any]], Any],
+    *,
+    success: Callable[[Any], str],
+    list_url: str,
+    editing: Model | None = None,
+) -> HttpResponse | None:
+    """What every create and edit page here does with its form: a valid form goes to the
+    service; a ValidationError from it lands on the form (and the object being edited is
+    read back, so the page shows what is saved); else a message and back to the list.
+    None means: show the form page again."""
+    if not form.is_valid():
+        return None
+    try:
+        saved = save(form.cleaned_data)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        if editing is not None:
+            editing.refresh_from_db()
+        return None
+    messages.success(request, success(saved))
+    return redirect(list_url, workspace_slug=request.workspace.slug)
 
 
 def _count_by(queryset: Any, field: str) -> dict[Any, int]:
@@ -202,15 +230,14 @@ def _persona_form_page(
 @admin_only
 def persona_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     form = PersonaForm(request.POST or None)
-    if form.is_valid():
-        try:
-            persona = audience.create_persona(workspace=request.workspace, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Persona “{persona.name}” created.")
-            return redirect("audience_personas", workspace_slug=workspace_slug)
-    return _persona_form_page(request, form, None)
+    done = _save_then_list(
+        request,
+        form,
+        lambda data: audience.create_persona(workspace=request.workspace, **data),
+        success=lambda persona: f"Persona “{persona.name}” created.",
+        list_url="audience_personas",
+    )
+    return done or _persona_form_page(request, form, None)
 
 
 @require_http_methods(["GET", "POST"])
@@ -219,17 +246,15 @@ def persona_edit(request: HttpRequest, workspace_slug: str, persona_id: str) -> 
     persona = get_owned_or_404(Persona, request.workspace, persona_id)
     initial = {f: getattr(persona, f) for f in PersonaForm.base_fields}
     form = PersonaForm(request.POST or None, initial=initial)
-    if form.is_valid():
-        try:
-            audience.update_persona(
-                workspace=request.workspace, persona=persona, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Persona “{persona.name}” saved.")
-            return redirect("audience_personas", workspace_slug=workspace_slug)
-    return _persona_form_page(request, form, persona)
+    done = _save_then_list(
+        request,
+        form,
+        lambda data: audience.update_persona(workspace=request.workspace, persona=persona, **data),
+        success=lambda saved: f"Persona “{saved.name}” saved.",
+        list_url="audience_personas",
+        editing=persona,
+    )
+    return done or _persona_form_page(request, form, persona)
 
 
 @require_http_methods(["GET", "POST"])
@@ -281,15 +306,14 @@ def _field_form_page(
 @admin_only
 def field_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     form = CustomFieldForm(request.POST or None)
-    if form.is_valid():
-        try:
-            field = audience.create_custom_field(workspace=request.workspace, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Field “{field.label}” created; its key is {field.key}.")
-            return redirect("audience_fields", workspace_slug=workspace_slug)
-    return _field_form_page(request, form, None)
+    done = _save_then_list(
+        request,
+        form,
+        lambda data: audience.create_custom_field(workspace=request.workspace, **data),
+        success=lambda field: f"Field “{field.label}” created; its key is {field.key}.",
+        list_url="audience_fields",
+    )
+    return done or _field_form_page(request, form, None)
 
 
 @require_http_methods(["GET", "POST"])
@@ -297,17 +321,20 @@ def field_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
 def field_edit(request: HttpRequest, workspace_slug: str, field_id: str) -> HttpResponse:
     field = get_owned_or_404(CustomField, request.workspace, field_id)
     form = CustomFieldForm(request.POST or None, field=field)
-    if form.is_valid():
-        changes = {k: v for k, v in form.cleaned_data.items() if k != "key"}
-        try:
-            audience.update_custom_field(workspace=request.workspace, field=field, **changes)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            field.refresh_from_db()
-        else:
-            messages.success(request, f"Field “{field.label}” saved.")
-            return redirect("audience_fields", workspace_slug=workspace_slug)
-    return _field_form_page(request, form, field)
+
+    def save(data: dict[str, Any]) -> CustomField:
+        changes = {k: v for k, v in data.items() if k != "key"}  # the key never changes
+        return audience.update_custom_field(workspace=request.workspace, field=field, **changes)
+
+    done = _save_then_list(
+        request,
+        form,
+        save,
+        success=lambda saved: f"Field “{saved.label}” saved.",
+        list_url="audience_fields",
+        editing=field,
+    )
+    return done or _field_form_page(request, form, field)
 
 
 @require_http_methods(["GET", "POST"])
@@ -450,15 +477,14 @@ def _topic_form_page(request: HttpRequest, form: TopicForm, topic: Topic | None)
 @admin_only
 def topic_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     form = TopicForm(request.POST or None)
-    if form.is_valid():
-        try:
-            topic = audience.create_topic(workspace=request.workspace, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Topic “{topic.name}” created.")
-            return redirect("audience_topics", workspace_slug=workspace_slug)
-    return _topic_form_page(request, form, None)
+    done = _save_then_list(
+        request,
+        form,
+        lambda data: audience.create_topic(workspace=request.workspace, **data),
+        success=lambda topic: f"Topic “{topic.name}” created.",
+        list_url="audience_topics",
+    )
+    return done or _topic_form_page(request, form, None)
 
 
 @require_http_methods(["GET", "POST"])
@@ -467,15 +493,15 @@ def topic_edit(request: HttpRequest, workspace_slug: str, topic_id: str) -> Http
     topic = get_owned_or_404(Topic, request.workspace, topic_id)
     initial = {f: getattr(topic, f) for f in TopicForm.base_fields}
     form = TopicForm(request.POST or None, initial=initial)
-    if form.is_valid():
-        try:
-            audience.update_topic(workspace=request.workspace, topic=topic, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Topic “{topic.name}” saved.")
-            return redirect("audience_topics", workspace_slug=workspace_slug)
-    return _topic_form_page(request, form, topic)
+    done = _save_then_list(
+        request,
+        form,
+        lambda data: audience.update_topic(workspace=request.workspace, topic=topic, **data),
+        success=lambda saved: f"Topic “{saved.name}” saved.",
+        list_url="audience_topics",
+        editing=topic,
+    )
+    return done or _topic_form_page(request, form, topic)
 
 
 @require_http_methods(["GET", "POST"])

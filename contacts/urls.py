@@ -2,10 +2,12 @@
 routes in its own module."""
 
 from . import form_urls, import_urls, page_urls, settings_urls
+from .segments import urls as segment_urls
 
 urlpatterns = [
     *page_urls.urlpatterns,
     *import_urls.urlpatterns,
     *form_urls.urlpatterns,
     *settings_urls.urlpatterns,
+    *segment_urls.urlpatterns,
 ]

@@ -202,3 +202,14 @@ class ImportJobFactory(factory.django.DjangoModelFactory):
     headers = factory.LazyFunction(lambda: ["email"])
     mapping = factory.LazyFunction(lambda: {"email": "email"})
     status = "done"
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    """A static list by default; pass kind="dynamic" and rules=... for a rule segment."""
+
+    class Meta:
+        model = "contacts.Segment"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    kind = "static"

@@ -46,6 +46,11 @@ OBJECT_FACTORIES: dict[str, Callable[[Workspace], Any]] = {
     "persona-detail": lambda ws: factories.PersonaFactory(workspace=ws).public_id,
     "stage-detail": lambda ws: factories.LifecycleStageFactory(workspace=ws).public_id,
     "import_id": lambda ws: factories.ImportJobFactory(workspace=ws).public_id,
+    "segment_id": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
+    "segment-detail": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
+    "segment-members": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
+    "segment-members-add": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
+    "segment-members-remove": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
 }
 API_NAMESPACES = {"api", "workspace-api"}
 METHODS = ("get", "post", "patch", "delete")

@@ -259,6 +259,7 @@ def test_a_persona_name_in_use_is_a_form_error(owner_client, workspace_a):
     for response in (created, renamed):
         assert response.status_code == 400
         assert "There is already a persona called “Busy parent”." in response.content.decode()
+    assert "Edit “Student”" in renamed.content.decode()  # the saved name, not the refused one
     assert Persona.objects.for_workspace(workspace_a).count() == 2
 
 

@@ -41,13 +41,6 @@ def _media_and_eager_tasks(settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
-@pytest.fixture(params=["bulk", "service"])
-def write_path(request, monkeypatch):
-    """Run a test through the PostgreSQL bulk path and through upsert_contacts."""
-    monkeypatch.setattr(importing, "BULK_PATH", request.param == "bulk")
-    return request.param
-
-
 def upload(workspace, content, name="contacts.csv", encoding="utf-8"):
     data = content.encode(encoding) if isinstance(content, str) else content
     return importing.create_import_job(
@@ -511,9 +504,8 @@ def test_importing_the_same_file_twice_adds_nobody_twice(
 def test_a_job_that_stopped_half_way_resumes_without_duplicates(
     workspace_a, django_capture_on_commit_callbacks, monkeypatch, write_path
 ):
-    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(importing, "BULK_CHUNK_ROWS", 2)
-    real_chunk = importing.import_chunk
+    monkeypatch.setattr(importing.running, "CHUNK_ROWS", 2)
+    real_chunk = importing.running.import_chunk
     calls = {"n": 0}
 
     def crash_on_third_chunk(*args, **kwargs):
@@ -523,7 +515,7 @@ def test_a_job_that_stopped_half_way_resumes_without_duplicates(
             raise ConnectionError("worker lost")
         return outcome
 
-    monkeypatch.setattr(importing, "import_chunk", crash_on_third_chunk)
+    monkeypatch.setattr(importing.running, "import_chunk", crash_on_third_chunk)
     job = upload(
         workspace_a,
         "email\na@example.com\nbad\nb@example.com\nc@example.com\nnope\nd@x.io\ne@x.io\n",
@@ -553,8 +545,7 @@ def test_a_job_that_stopped_half_way_resumes_without_duplicates(
 def test_a_worker_lost_after_writing_rejects_leaves_no_stray_rejected_rows(
     workspace_a, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(importing, "BULK_CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing.running, "CHUNK_ROWS", 2)
     real_write = importing.RejectsWriter.write
     calls = {"n": 0}
 

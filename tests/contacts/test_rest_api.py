@@ -180,7 +180,9 @@ def test_another_workspaces_contact_answers_404(api, outsider_api, workspace_a):
     assert contacts(workspace_a).filter(pk=contact.pk, first_name=contact.first_name).exists()
 
 
-def test_a_contact_is_created_with_tags_stage_persona_and_a_consent_record(api, workspace_a):
+def test_a_contact_is_created_with_tags_stage_persona_and_a_consent_record(
+    api, workspace_a, write_path
+):
     PersonaFactory(workspace=workspace_a, name="Maker")
     CustomFieldFactory(workspace=workspace_a, key="shoe_size", field_type=FieldType.NUMBER)
 
@@ -303,7 +305,7 @@ def test_viewers_read_and_editors_write_contacts(viewer_client, editor_client, w
 # --- bulk -------------------------------------------------------------------------------
 
 
-def test_bulk_upsert_reports_each_contact(api, workspace_a):
+def test_bulk_upsert_reports_each_contact(api, workspace_a, write_path):
     existing = ContactFactory(workspace=workspace_a, email="old@example.com", first_name="Old")
 
     response = api.post(
@@ -355,7 +357,7 @@ def test_bulk_upsert_reports_each_contact(api, workspace_a):
     assert tagged.count() == 3
 
 
-def test_bulk_can_skip_existing_contacts(api, workspace_a):
+def test_bulk_can_skip_existing_contacts(api, workspace_a, write_path):
     ContactFactory(workspace=workspace_a, email="old@example.com", first_name="Old")
 
     body = api.post(
@@ -377,7 +379,7 @@ def test_bulk_of_more_than_1000_contacts_is_refused_whole(api, workspace_a):
     assert not contacts(workspace_a).exists()
 
 
-def test_bulk_of_1000_contacts_is_accepted(api, workspace_a):
+def test_bulk_of_1000_contacts_is_accepted(api, workspace_a, write_path):
     rows = [{"email": f"p{n}@example.com"} for n in range(1000)]
 
     response = api.post("contacts/bulk/", {"contacts": rows})

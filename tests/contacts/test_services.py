@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from contacts import services
+from contacts import contact_store, services
 from contacts.models import (
     ConsentKind,
     ConsentRecord,
@@ -21,7 +21,8 @@ from contacts.models import (
     StageChange,
     SubscriptionStatus,
 )
-from tests.factories import ContactFactory, CustomFieldFactory, TagFactory
+from contacts.signals import contacts_changed
+from tests.factories import ContactFactory, CustomFieldFactory, PersonaFactory, TagFactory
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def test_a_new_workspace_gets_the_five_default_stages(owner):
     assert names == ["Awareness", "Consideration", "Decision", "Retention", "Advocacy"]
 
 
-def test_upsert_creates_updates_and_reports_each_row(workspace_a):
+def test_upsert_creates_updates_and_reports_each_row(workspace_a, write_path):
     ContactFactory(workspace=workspace_a, email="old@example.com", first_name="Old")
     consent = services.ConsentInput(method=Source.API, text_shown="Signed up at checkout")
     results = services.upsert_contacts(
@@ -60,7 +61,7 @@ def test_upsert_creates_updates_and_reports_each_row(workspace_a):
     assert [c.text_shown for c in consents] == ["Signed up at checkout"]
 
 
-def test_skip_mode_leaves_existing_contacts_alone(workspace_a):
+def test_skip_mode_leaves_existing_contacts_alone(workspace_a, write_path):
     ContactFactory(workspace=workspace_a, email="old@example.com", first_name="Old")
     results = services.upsert_contacts(
         workspace=workspace_a,
@@ -72,14 +73,14 @@ def test_skip_mode_leaves_existing_contacts_alone(workspace_a):
     assert _contacts(workspace_a).get().first_name == "Old"
 
 
-def test_without_a_consent_basis_imported_contacts_are_not_subscribed(workspace_a):
+def test_without_a_consent_basis_imported_contacts_are_not_subscribed(workspace_a, write_path):
     services.upsert_contacts(
         workspace=workspace_a, rows=[{"email": "a@example.com"}], source=Source.IMPORT
     )
     assert _contacts(workspace_a).get().status == SubscriptionStatus.UNSUBSCRIBED
 
 
-def test_custom_fields_are_validated_and_converted(workspace_a):
+def test_custom_fields_are_validated_and_converted(workspace_a, write_path):
     CustomFieldFactory(workspace=workspace_a, key="shoe_size", field_type=FieldType.NUMBER)
     CustomFieldFactory(
         workspace=workspace_a, key="plan", field_type=FieldType.CHOICE, choices=["free", "pro"]
@@ -106,7 +107,7 @@ def test_a_bulk_call_is_capped():
         )
 
 
-def test_the_same_address_twice_in_one_call_is_written_once(workspace_a):
+def test_the_same_address_twice_in_one_call_is_written_once(workspace_a, write_path):
     results = services.upsert_contacts(
         workspace=workspace_a,
         rows=[{"email": "a@example.com", "first_name": "A"}, {"email": "A@example.com"}],
@@ -114,6 +115,161 @@ def test_the_same_address_twice_in_one_call_is_written_once(workspace_a):
     )
     assert [r.status for r in results] == ["skipped", "created"]
     assert _contacts(workspace_a).count() == 1
+
+
+def test_the_cap_can_be_raised_by_the_caller_that_needs_it(workspace_a):
+    rows = [{"email": f"p{n}@example.com"} for n in range(3)]
+    with pytest.raises(ValidationError, match="At most 2 contacts per call, got 3"):
+        services.upsert_contacts(workspace=workspace_a, rows=rows, source=Source.IMPORT, max_rows=2)
+    results = services.upsert_contacts(
+        workspace=workspace_a, rows=rows, source=Source.IMPORT, max_rows=3
+    )
+    assert [r.status for r in results] == ["created"] * 3
+
+
+def test_upsert_applies_tags_stage_persona_and_consent_and_announces_it(
+    workspace_a, write_path, django_capture_on_commit_callbacks
+):
+    first, third = _two_stages(workspace_a)
+    persona = PersonaFactory(workspace=workspace_a)
+    known = ContactFactory(workspace=workspace_a, email="known@example.com", lifecycle_stage=first)
+    vip = TagFactory(workspace=workspace_a, name="VIP")
+    announced = []
+
+    def listen(sender, **kwargs):
+        announced.append((sorted(kwargs["contact_ids"]), kwargs["changes"]))
+
+    contacts_changed.connect(listen)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            results = services.upsert_contacts(
+                workspace=workspace_a,
+                rows=[{"email": "new@example.com"}, {"email": "known@example.com"}],
+                source=Source.API,
+                tags=[vip],
+                stage=third,
+                persona=persona,
+                consent=services.ConsentInput(method=Source.API, text_shown="Yes please"),
+            )
+    finally:
+        contacts_changed.disconnect(listen)
+
+    new, updated = (r.contact for r in results)
+    assert [r.status for r in results] == ["created", "updated"]
+    assert updated.pk == known.pk
+    for contact in (new, updated):
+        assert (contact.lifecycle_stage, contact.persona) == (third, persona)
+        assert list(contact.tags.values_list("name", flat=True)) == ["VIP"]
+    assert new.status == SubscriptionStatus.SUBSCRIBED
+    changes = StageChange.objects.for_workspace(workspace_a)
+    assert sorted((c.contact.email, c.from_name, c.to_name, c.source) for c in changes) == [
+        ("known@example.com", first.name, third.name, "api"),
+        ("new@example.com", "", third.name, "api"),
+    ]
+    consents = ConsentRecord.objects.for_workspace(workspace_a)
+    assert [(c.contact, c.kind, c.text_shown) for c in consents] == [(new, "opt_in", "Yes please")]
+    both = sorted([new.pk, known.pk])
+    assert (both, {"tags"}) in announced
+    assert (both, {"stage"}) in announced
+    assert (both, {"created", "attributes"}) in announced
+
+
+def test_an_update_writes_the_fields_a_row_names_and_keeps_the_others(workspace_a, write_path):
+    known = ContactFactory(
+        workspace=workspace_a,
+        email="known@example.com",
+        external_id="u-1",
+        phone="+44 1",
+        birthday=date(1990, 5, 17),
+        attributes={"plan": "free", "city": "Leeds"},
+    )
+
+    [result] = services.upsert_contacts(
+        workspace=workspace_a,
+        rows=[
+            {
+                "email": "known@example.com",
+                "first_name": "Kim",
+                "external_id": "",
+                "birthday": None,
+                "attributes": {"plan": "pro"},
+            }
+        ],
+        source=Source.API,
+    )
+
+    known.refresh_from_db()
+    assert result.status == "updated"
+    assert (known.first_name, known.external_id, known.birthday, known.phone) == (
+        "Kim",
+        None,
+        None,
+        "+44 1",
+    )
+    assert known.attributes == {"plan": "pro", "city": "Leeds"}
+
+
+def test_an_address_added_meanwhile_by_another_writer_is_a_clear_error(workspace_a, write_path):
+    ContactFactory(workspace=workspace_a, email="taken@example.com")
+    row = services.ContactRow(0, {"email": "taken@example.com"}, {})
+    with pytest.raises(ValidationError, match="added at the same moment"):
+        contact_store.insert_contacts(
+            workspace_a,
+            [(row, SubscriptionStatus.SUBSCRIBED)],
+            source=Source.API,
+            stage=None,
+            persona=None,
+            now=timezone.now(),
+        )
+
+
+def test_rows_bring_their_own_tags_and_opt_outs(workspace_a, write_path):
+    ContactFactory(
+        workspace=workspace_a, email="leaving@example.com", status=SubscriptionStatus.SUBSCRIBED
+    )
+    TagFactory(workspace=workspace_a, name="VIP")
+    results = services.upsert_contacts(
+        workspace=workspace_a,
+        rows=[
+            {"email": "ann@example.com", "tags": ["vip", " Spring fair "]},
+            {"email": "gone@example.com", "status": "unsubscribed"},
+            {"email": "bounced@example.com", "status": "bounced", "tags": ["old list"]},
+            {"email": "leaving@example.com", "status": "unsubscribed"},
+            {"email": "sneaky@example.com", "status": "subscribed"},
+            {"email": "odd@example.com", "tags": "vip"},
+        ],
+        source=Source.IMPORT,
+        consent=services.ConsentInput(method=Source.IMPORT, text_shown="Signed up in shop"),
+        subscribe=True,
+    )
+
+    assert [r.status for r in results] == [
+        "created",
+        "created",
+        "created",
+        "updated",
+        "rejected",
+        "rejected",
+    ]
+    assert "status" in results[4].errors
+    assert results[5].errors == {"tags": ["Tags are a list of names."]}
+    by_email = {c.email: c for c in _contacts(workspace_a)}
+    assert sorted(by_email["ann@example.com"].tags.values_list("name", flat=True)) == [
+        "Spring fair",
+        "VIP",
+    ]
+    assert by_email["ann@example.com"].status == SubscriptionStatus.SUBSCRIBED
+    assert by_email["gone@example.com"].status == SubscriptionStatus.UNSUBSCRIBED
+    assert by_email["bounced@example.com"].status == SubscriptionStatus.BOUNCED
+    assert by_email["leaving@example.com"].status == SubscriptionStatus.UNSUBSCRIBED
+    assert list(by_email["bounced@example.com"].tags.values_list("name", flat=True)) == ["old list"]
+    opt_ins = ConsentRecord.objects.for_workspace(workspace_a).filter(kind=ConsentKind.OPT_IN)
+    assert list(opt_ins.values_list("contact__email", flat=True)) == ["ann@example.com"]
+    opt_outs = ConsentRecord.objects.for_workspace(workspace_a).filter(kind=ConsentKind.OPT_OUT)
+    assert sorted(opt_outs.values_list("contact__email", "text_shown")) == [
+        ("bounced@example.com", "Marked bounced in the imported file."),
+        ("leaving@example.com", "Marked unsubscribed in the imported file."),
+    ]
 
 
 def test_stage_changes_are_recorded_with_their_time(workspace_a):
@@ -170,7 +326,7 @@ def test_unsubscribing_keeps_a_consent_record(workspace_a):
     assert (record.kind, record.ip_address) == (ConsentKind.OPT_OUT, "203.0.113.9")
 
 
-def test_erasure_deletes_the_person_and_blocks_re_adding(workspace_a, workspace_b):
+def test_erasure_deletes_the_person_and_blocks_re_adding(workspace_a, workspace_b, write_path):
     contact = ContactFactory(workspace=workspace_a, email="gone@example.com")
     services.record_events(
         workspace=workspace_a, events=[services.EventInput(name="x", contact_id=contact.pk)]
