@@ -514,6 +514,14 @@ class SegmentMembership(WorkspaceOwned):
         ]
         indexes = [
             models.Index(fields=["contact", "exited_at"], name="segment_membership_contact"),
+            # The members page: current members, newest first, keyset by (entered_at, id).
+            models.Index(
+                F("segment"),
+                F("entered_at").desc(),
+                F("id").desc(),
+                condition=Q(exited_at__isnull=True),
+                name="segment_members_newest",
+            ),
         ]
 
     def __str__(self) -> str:
