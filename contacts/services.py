@@ -674,6 +674,7 @@ def set_topic_preference(
         consent=ConsentInput(method=method, kind=kind, ip_address=ip_address),
         topic=topic,
     )
+    _announce_contacts(workspace, [contact.pk], {"topic"})
     return preference
 
 

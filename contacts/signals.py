@@ -6,5 +6,5 @@ from django.dispatch import Signal
 # kwargs: workspace_id, event_ids (list[int]), contact_ids (list[int])
 events_recorded = Signal()
 # kwargs: workspace_id, contact_ids (list[int]), changes (set[str]: "created", "stage", "tags",
-# "status", "attributes", "persona")
+# "status", "attributes", "persona", "topic")
 contacts_changed = Signal()
