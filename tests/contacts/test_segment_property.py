@@ -68,6 +68,22 @@ def world(db):
             field_type=ATTRIBUTE_TYPES[key],
             choices=["Gold", "Silver"] if key == "tier" else [],
         )
+    # Events of visitors not yet identified (no contact): they must never count, nor turn
+    # a NOT IN (…) into NULL.
+    Event.objects.bulk_create(
+        Event(
+            workspace=workspace,
+            anonymous_id="visitor",
+            name=name,
+            occurred_at=now - dt.timedelta(hours=hours),
+            received_at=now,
+            properties={"total": 50, "coupon": "spring", "campaign_id": CAMPAIGNS[0]},
+            revenue=Decimal("25.00"),
+        )
+        for name in EVENT_NAMES
+        for now in NOWS
+        for hours in (1, 2)
+    )
     return {
         "workspace": workspace,
         "fields": {
