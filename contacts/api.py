@@ -38,6 +38,7 @@ from .models import (
     normalise_email,
 )
 from .queries import ContactFilters, filter_contacts
+from .segments.membership import set_persona_rule
 
 EDITABLE_FIELDS = services.STANDARD_FIELDS
 UNKNOWN_FIELD = "Unknown field; custom values go under “attributes”."
@@ -596,6 +597,11 @@ class CustomFieldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Works
 class PersonaSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     contact_count = serializers.IntegerField(read_only=True, default=None)
+    rule = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="A segment rule tree; contacts without a persona who match get this one.",
+    )
 
     class Meta:
         model = Persona
@@ -605,6 +611,7 @@ class PersonaSerializer(serializers.ModelSerializer):
             "description",
             "goals",
             "pain_points",
+            "rule",
             "contact_count",
             "created_at",
         ]
@@ -622,13 +629,21 @@ class PersonaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspace
 
     def create(self, request: Request, **kwargs: Any) -> Response:
         data = _valid(PersonaSerializer(data=request.data))
-        persona = audience.create_persona(workspace=request.workspace, **data)
+        with transaction.atomic():
+            rule = data.pop("rule", None)
+            persona = audience.create_persona(workspace=request.workspace, **data)
+            if rule:
+                set_persona_rule(workspace=request.workspace, persona=persona, rule=rule)
         return Response(PersonaSerializer(persona).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, **kwargs: Any) -> Response:
         persona = self.get_object()
         data = _valid(PersonaSerializer(data=request.data, partial=True))
-        audience.update_persona(workspace=request.workspace, persona=persona, **data)
+        with transaction.atomic():
+            has_rule, rule = "rule" in data, data.pop("rule", None)
+            audience.update_persona(workspace=request.workspace, persona=persona, **data)
+            if has_rule:
+                set_persona_rule(workspace=request.workspace, persona=persona, rule=rule)
         return Response(PersonaSerializer(self.get_object()).data)
 
     def destroy(self, request: Request, **kwargs: Any) -> Response:

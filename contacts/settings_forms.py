@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from workspaces.models import Workspace
 
 from .audience import name_taken_error
-from .models import CustomField, FieldType, LifecycleStage, Tag
+from .models import CustomField, FieldType, LifecycleStage, Segment, Tag
 
 
 def _choices_of(objects: Any) -> list[tuple[str, str]]:
@@ -86,6 +86,17 @@ class PersonaForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What gets in their way.",
     )
+    assign_segment = forms.ModelChoiceField(
+        queryset=Segment.objects.none(),
+        required=False,
+        label="Assign automatically",
+        empty_label="No, I assign it by hand",
+        help_text="Contacts without a persona who are in this segment get this persona.",
+    )
+
+    def __init__(self, *args: Any, workspace: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assign_segment"].queryset = Segment.objects.for_workspace(workspace)
 
 
 class CustomFieldForm(forms.Form):

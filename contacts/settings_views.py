@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Model
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
@@ -33,6 +34,11 @@ from .models import (
     Tag,
     Topic,
     TopicPreference,
+)
+from .segments.membership import (
+    persona_rule_for_segment,
+    segment_of_persona_rule,
+    set_persona_rule,
 )
 from .services import create_stage, rename_stage
 from .settings_forms import (
@@ -229,11 +235,11 @@ def _persona_form_page(
 @require_http_methods(["GET", "POST"])
 @admin_only
 def persona_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
-    form = PersonaForm(request.POST or None)
+    form = PersonaForm(request.POST or None, workspace=request.workspace)
     done = _save_then_list(
         request,
         form,
-        lambda data: audience.create_persona(workspace=request.workspace, **data),
+        lambda data: _save_persona(request.workspace, data),
         success=lambda persona: f"Persona “{persona.name}” created.",
         list_url="audience_personas",
     )
@@ -244,17 +250,29 @@ def persona_create(request: HttpRequest, workspace_slug: str) -> HttpResponse:
 @admin_only
 def persona_edit(request: HttpRequest, workspace_slug: str, persona_id: str) -> HttpResponse:
     persona = get_owned_or_404(Persona, request.workspace, persona_id)
-    initial = {f: getattr(persona, f) for f in PersonaForm.base_fields}
-    form = PersonaForm(request.POST or None, initial=initial)
+    initial = {f: getattr(persona, f) for f in PersonaForm.base_fields if f != "assign_segment"}
+    initial["assign_segment"] = segment_of_persona_rule(request.workspace, persona.rule)
+    form = PersonaForm(request.POST or None, initial=initial, workspace=request.workspace)
     done = _save_then_list(
         request,
         form,
-        lambda data: audience.update_persona(workspace=request.workspace, persona=persona, **data),
+        lambda data: _save_persona(request.workspace, data, persona),
         success=lambda saved: f"Persona “{saved.name}” saved.",
         list_url="audience_personas",
         editing=persona,
     )
     return done or _persona_form_page(request, form, persona)
+
+
+@transaction.atomic
+def _save_persona(workspace: Any, data: dict[str, Any], persona: Persona | None = None) -> Persona:
+    segment = data.pop("assign_segment", None)
+    if persona is None:
+        persona = audience.create_persona(workspace=workspace, **data)
+    else:
+        persona = audience.update_persona(workspace=workspace, persona=persona, **data)
+    set_persona_rule(workspace=workspace, persona=persona, rule=persona_rule_for_segment(segment))
+    return persona
 
 
 @require_http_methods(["GET", "POST"])

@@ -443,6 +443,27 @@ def snapshot_sizes(
 
 
 @transaction.atomic
+def persona_rule_for_segment(segment: Segment | None) -> dict[str, Any] | None:
+    """The rule that gives a persona to the members of one segment (the settings page's
+    "Assign automatically")."""
+    if segment is None:
+        return None
+    condition = {"type": "segment", "op": "member", "value": str(segment.public_id)}
+    return {"type": "group", "match": "all", "children": [condition]}
+
+
+def segment_of_persona_rule(workspace: Workspace, rule: Any) -> Segment | None:
+    """The segment a persona rule written by persona_rule_for_segment points at, if any."""
+    try:
+        (condition,) = rule["children"]
+        if condition["type"] != "segment" or condition["op"] != "member":
+            return None
+        public_id = condition["value"]
+    except (TypeError, KeyError, ValueError):
+        return None
+    return Segment.objects.for_workspace(workspace).filter(public_id=public_id).first()
+
+
 def set_persona_rule(
     *, workspace: Workspace, persona: Persona, rule: Any, now: Any = None
 ) -> Persona:
