@@ -25,7 +25,6 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
-    FloatField,
     Func,
     OuterRef,
     Q,
@@ -149,15 +148,16 @@ class JSONText(_JSONKey):
 
 
 class JSONNumber(_JSONKey):
-    """The key's value as a float when it is a JSON number, else NULL (a cast that cannot
-    fail, whatever else is stored under the key)."""
+    """The key's value as a number when it is a JSON number, else NULL: a cast that cannot
+    fail whatever is stored under the key. Exact (numeric) on PostgreSQL, so no stored
+    number is out of range."""
 
-    output_field = FloatField()
+    output_field = DecimalField()
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         column, params = self._column(compiler)
         value = f"({column} -> %s)"
-        sql = f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::double precision END)"
+        sql = f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value})::numeric END)"
         return sql, [*params, self.key] * 2
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
@@ -403,9 +403,10 @@ def text_match(expression: Any, op: str, value: Any) -> Q:
 
 def number_match(expression: Any, op: str, value: Any) -> Q:
     if op in ("equals", "not_equals"):
-        equal = Q(Exact(expression, float(value)))
+        equal = Q(Exact(expression, _amount(value)))
         return equal if op == "equals" else ~equal
-    return checks_match(expression, [(c, float(b)) for c, b in rules.number_checks(op, value)])
+    checks = [(check, _amount(bound)) for check, bound in rules.number_checks(op, value)]
+    return checks_match(expression, checks)
 
 
 def checks_match(expression: Any, checks: list[rules.Check]) -> Q:
@@ -415,16 +416,13 @@ def checks_match(expression: Any, checks: list[rules.Check]) -> Q:
 
 
 def revenue_match(op: str, value: Any) -> Q:
-    def amount(number: Any) -> Value:
-        return Value(Decimal(str(number)), output_field=DecimalField())
+    checks = [(check, _amount(bound)) for check, bound in rules.number_checks(op, value)]
+    return checks_match(F("total"), checks)
 
-    return reduce(
-        and_,
-        (
-            Q(CHECK_LOOKUPS[check](F("total"), amount(bound)))
-            for check, bound in rules.number_checks(op, value)
-        ),
-    )
+
+def _amount(number: Any) -> Value:
+    """A number as an exact decimal parameter (numeric on PostgreSQL, NUMERIC on SQLite)."""
+    return Value(Decimal(str(number)), output_field=DecimalField())
 
 
 def _where_parts(where: Mapping[str, Any]) -> tuple[str, str, Any]:

@@ -144,7 +144,7 @@ class _Evaluator:
                 return kind != "false"
             return kind == ("true" if op == "is_true" else "false")
         if comparison == "number":
-            return kind == "number" and number_matches(float(raw), op, value)
+            return kind == "number" and number_matches(Decimal(str(raw)), op, value)
         if kind != "string" or raw == "":
             return False
         if comparison == "text":
@@ -281,11 +281,12 @@ def text_matches(current: str, op: str, value: Any) -> bool:
     return not matched if negated else matched
 
 
-def number_matches(current: float, op: str, value: Any) -> bool:
+def number_matches(current: Decimal, op: str, value: Any) -> bool:
+    """Exact comparison, as the compiler's (numbers are compared as decimals)."""
     if op in ("equals", "not_equals"):
-        equal = current == float(value)
+        equal = current == Decimal(str(value))
         return equal if op == "equals" else not equal
     return all(
-        rules.compare(check, current, float(bound))
+        rules.compare(check, current, Decimal(str(bound)))
         for check, bound in rules.number_checks(op, value)
     )
