@@ -58,7 +58,8 @@ def describe_rules(workspace: Any, tree: Any) -> str:
     """One sentence for the tree, naming tags, stages, personas, topics and segments by
     their names. Raises RuleError for a tree that is not valid."""
     normalised = rules.normalise_tree(tree)
-    return "Contacts who " + _Describer(workspace, normalised).group(normalised, top=True)
+    sentence = "Contacts who " + _Describer(workspace, normalised).group(normalised, top=True)
+    return sentence.replace("Contacts who whose ", "Contacts whose ", 1)
 
 
 class _Describer:

@@ -376,3 +376,17 @@ def test_event_names_read_as_verbs_when_they_can():
     assert event_verbs("cart_abandoned") == ("abandoned a cart", "have not abandoned a cart")
     assert event_verbs("Order Completed")[0] == "completed an order"
     assert event_verbs("signup") == ("did “signup”", "have not done “signup”")
+
+
+def test_a_summary_that_starts_with_a_field_reads_whose(workspace_a):
+    tree = {
+        "type": "group",
+        "match": "all",
+        "children": [
+            {"type": "field", "field": "last_activity_at", "op": "more_than_days_ago", "value": 60},
+            {"type": "status", "op": "is", "value": "subscribed"},
+        ],
+    }
+    sentence = describe_rules(workspace_a, tree)
+    assert sentence.startswith("Contacts whose last activity is more than 60 days ago")
+    assert "who whose" not in sentence
