@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workspaces.models import Workspace
+from workspaces.access import workspace_for_task
 
 from . import importing
 from .models import ImportJob
@@ -13,7 +13,7 @@ from .models import ImportJob
 @shared_task(acks_late=True)
 def run_import(workspace_id: int, job_id: int) -> str | None:
     """Run (or resume) a CSV import; a finished job is left alone, so a retry is safe."""
-    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    workspace = workspace_for_task(workspace_id)
     if workspace is None:
         return None
     job = ImportJob.objects.for_workspace(workspace).filter(pk=job_id).first()

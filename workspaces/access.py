@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 Owned = TypeVar("Owned", bound=WorkspaceOwned)
 
 
+def workspace_for_task(workspace_id: int) -> Workspace | None:
+    """The workspace a Celery task was handed by id (None if it was deleted since)."""
+    return Workspace.objects.filter(pk=workspace_id).first()
+
+
 def workspaces_for_user(user: AbstractBaseUser) -> QuerySet[Workspace]:
     """Every workspace the user reaches: their own and all clients of their agencies."""
     if not user.is_authenticated:

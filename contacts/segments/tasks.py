@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workspaces.models import Workspace
+from workspaces.access import workspace_for_task
 
 from ..models import Persona, Segment, SegmentKind
 from . import membership
@@ -28,7 +28,7 @@ def refresh_all_segments() -> int:
 
 @shared_task(acks_late=True)
 def refresh_workspace_segments_task(workspace_id: int) -> int | None:
-    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    workspace = workspace_for_task(workspace_id)
     if workspace is None:
         return None
     return len(membership.refresh_workspace(workspace=workspace))
@@ -37,7 +37,7 @@ def refresh_workspace_segments_task(workspace_id: int) -> int | None:
 @shared_task(acks_late=True)
 def refresh_segment_task(workspace_id: int, segment_id: int) -> int | None:
     """Fill or re-check one segment (after it was saved in a big workspace)."""
-    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    workspace = workspace_for_task(workspace_id)
     if workspace is None:
         return None
     segment = Segment.objects.for_workspace(workspace).filter(pk=segment_id).first()
@@ -52,7 +52,7 @@ def refresh_segment_task(workspace_id: int, segment_id: int) -> int | None:
 @shared_task(acks_late=True)
 def refresh_contacts_task(workspace_id: int, contact_ids: list[int], changes: list[str]) -> int:
     """Re-evaluate the segments that `changes` can affect, for these contacts."""
-    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    workspace = workspace_for_task(workspace_id)
     if workspace is None:
         return 0
     results = membership.refresh_for_contacts(
