@@ -343,7 +343,7 @@ class _Compiler:
             rows.filter(contact__isnull=False)
             .order_by()
             .values("contact_id")
-            .annotate(times=Count("id"))
+            .annotate(times=Count("*"))  # COUNT(*) lets PostgreSQL count from the index
         )
         if op == "at_least":
             return Q(pk__in=counted.filter(times__gte=times).values("contact_id"))
