@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from workspaces.models import Workspace
 
-from .models import Contact, CustomField, SubscriptionStatus
+from .models import Contact, CustomField, SegmentMembership, SubscriptionStatus
 from .queries import ContactFilters, filter_contacts
 
 STANDARD_COLUMNS = [
@@ -30,7 +30,7 @@ STANDARD_COLUMNS = [
     "tags",
     "created_at",
 ]
-FILTER_PARAMETERS = ("status", "stage", "persona", "tag", "q")
+FILTER_PARAMETERS = ("status", "stage", "persona", "tag", "q", "segment")
 # A cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ROWS_PER_CURSOR_FETCH = 2000
@@ -45,16 +45,18 @@ def contacts_to_export(
     persona: str = "",
     tag: str = "",
     q: str = "",
+    segment: str = "",
 ) -> QuerySet[Contact]:
-    """The contacts the list shows for these query parameters (stage, persona and tag are
-    public ids). A malformed value is an error naming the parameter, not "everyone"."""
+    """The contacts the list shows for these query parameters (stage, persona, tag and
+    segment are public ids; segment keeps its current members). A malformed value is an
+    error naming the parameter, not "everyone"."""
     errors: dict[str, str] = {}
     if status and status not in SubscriptionStatus.values:
         errors["status"] = (
             f"“{status}” is not a status: use one of {', '.join(SubscriptionStatus.values)}."
         )
     ids = {}
-    for name, value in (("stage", stage), ("persona", persona), ("tag", tag)):
+    for name, value in (("stage", stage), ("persona", persona), ("tag", tag), ("segment", segment)):
         try:
             ids[name] = uuid.UUID(value) if value else None
         except ValueError:
@@ -63,8 +65,15 @@ def contacts_to_export(
         errors["q"] = "The search has at most 200 characters."
     if errors:
         raise ValidationError(errors)
+    segment_id = ids.pop("segment")
     filters = ContactFilters(q=q.strip(), status=status, **ids)
-    return filter_contacts(workspace, filters)
+    contacts = filter_contacts(workspace, filters)
+    if segment_id is None:
+        return contacts
+    members = SegmentMembership.objects.for_workspace(workspace).filter(
+        segment__public_id=segment_id, contact=OuterRef("pk"), exited_at__isnull=True
+    )
+    return contacts.filter(Exists(members))
 
 
 def filter_parameters(query: Mapping[str, str]) -> dict[str, str]:

@@ -215,3 +215,21 @@ def test_an_export_imports_back_unchanged(
 
 def test_viewers_cannot_download_the_audience(workspace_a, viewer_client, audience):
     assert export(viewer_client, workspace_a).status_code == 403
+
+
+def test_a_segment_exports_its_current_members_only(workspace_a, workspace_b, editor_client):
+    from contacts.segments.membership import add_to_static, remove_from_static
+    from tests.factories import ContactFactory, SegmentFactory
+
+    segment = SegmentFactory(workspace=workspace_a, name="Wholesale")
+    stays, leaves = (ContactFactory(workspace=workspace_a) for _ in range(2))
+    ContactFactory(workspace=workspace_a, email="outside@example.com")
+    add_to_static(workspace=workspace_a, segment=segment, contact_ids=[stays.pk, leaves.pk])
+    remove_from_static(workspace=workspace_a, segment=segment, contact_ids=[leaves.pk])
+    response = export(editor_client, workspace_a, segment=str(segment.public_id))
+    emails = [row[0] for row in rows_of(response)[1:]]
+    assert emails == [stays.email]
+    foreign = SegmentFactory(workspace=workspace_b)
+    response = export(editor_client, workspace_a, segment=str(foreign.public_id))
+    assert rows_of(response)[1:] == []  # another workspace's segment matches nobody here
+    assert export(editor_client, workspace_a, segment="nope").status_code == 400
