@@ -32,6 +32,13 @@ def email_hash(email: str) -> str:
     return hashlib.sha256(normalise_email(email).encode()).hexdigest()
 
 
+def unique_name_per_workspace(prefix: str) -> models.UniqueConstraint:
+    """Names that a workspace cannot repeat, whatever their case."""
+    return models.UniqueConstraint(
+        "workspace", Lower("name"), name=f"{prefix}_unique_name_per_workspace"
+    )
+
+
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending confirmation"
     SUBSCRIBED = "subscribed", "Subscribed"
@@ -58,11 +65,7 @@ class LifecycleStage(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["position", "id"]
-        constraints = [
-            models.UniqueConstraint(
-                "workspace", Lower("name"), name="stage_unique_name_per_workspace"
-            )
-        ]
+        constraints = [unique_name_per_workspace("stage")]
 
     def __str__(self) -> str:
         return self.name
@@ -81,11 +84,7 @@ class Persona(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                "workspace", Lower("name"), name="persona_unique_name_per_workspace"
-            )
-        ]
+        constraints = [unique_name_per_workspace("persona")]
 
     def __str__(self) -> str:
         return self.name
@@ -96,11 +95,7 @@ class Tag(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                "workspace", Lower("name"), name="tag_unique_name_per_workspace"
-            )
-        ]
+        constraints = [unique_name_per_workspace("tag")]
 
     def __str__(self) -> str:
         return self.name
@@ -141,11 +136,7 @@ class Topic(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                "workspace", Lower("name"), name="topic_unique_name_per_workspace"
-            )
-        ]
+        constraints = [unique_name_per_workspace("topic")]
 
     def __str__(self) -> str:
         return self.name
@@ -489,11 +480,7 @@ class Segment(WorkspaceOwned):
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(
-                "workspace", Lower("name"), name="segment_unique_name_per_workspace"
-            )
-        ]
+        constraints = [unique_name_per_workspace("segment")]
 
     def __str__(self) -> str:
         return self.name

@@ -42,6 +42,8 @@ class WorkspaceSettingsViewSet(WorkspaceViewSet):
     write_role = Role.ADMIN
 
     def workspace_queryset(self, workspace: Workspace) -> QuerySet[Workspace]:
+        # The request's own workspace, already resolved from the key or membership; no id
+        # from the request is involved.
         return Workspace.objects.filter(pk=workspace.pk)
 
     def retrieve(self, request: Request, **kwargs: Any) -> Response:
