@@ -26,6 +26,8 @@ urlpatterns = [
     path("v1/", include("contacts.ingest_urls")),
     path("w/<slug:workspace_slug>/", include("workspaces.urls")),
     path("w/<slug:workspace_slug>/", include("contacts.urls")),
+    path("w/<slug:workspace_slug>/", include("campaigns.urls")),
     path("", include("contacts.public_urls")),
+    path("", include("campaigns.public_urls")),
     path("", include("workspaces.account_urls")),
 ]

@@ -8,7 +8,6 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from workspaces.mail import send_workspace_email
+from workspaces.mail import send_workspace_email, workspace_sender
 from workspaces.models import Workspace
 
 from .attributes import clean_email, field_definitions
@@ -542,12 +541,6 @@ def embed_url(signup_form: SignupForm) -> str:
 
 def confirm_url(signup_form: SignupForm, token: str) -> str:
     return settings.SITE_URL + reverse("signup_form_confirm", args=[signup_form.public_id, token])
-
-
-def workspace_sender(workspace: Workspace) -> str:
-    """The workspace's sender name and address, or its name on the platform's address."""
-    address = workspace.default_from_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-    return formataddr((workspace.default_from_name or workspace.name, address))
 
 
 def _send(signup_form: SignupForm, contact: Contact, subject: str, template: str, **extra: Any):  # type: ignore[no-untyped-def]

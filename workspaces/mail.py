@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.utils import formataddr, parseaddr
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
@@ -11,6 +13,12 @@ from .models import Workspace
 def workspace_metadata(workspace: Workspace, **extra: str) -> dict[str, str]:
     """Anymail metadata that lets the sandbox, webhooks and the ESP find the tenant."""
     return {"workspace_id": str(workspace.public_id), **extra}
+
+
+def workspace_sender(workspace: Workspace) -> str:
+    """The workspace's sender name and address, or its name on the platform's address."""
+    address = workspace.default_from_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return formataddr((workspace.default_from_name or workspace.name, address))
 
 
 def send_workspace_email(
