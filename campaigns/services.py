@@ -291,12 +291,14 @@ def update_template(
 ) -> EmailTemplate:
     """Save new content as a new revision, or change nothing at all if it does not compile."""
     workspace = template.workspace
+    name, purpose = template.name, template.purpose
     if "name" in fields:
-        template.name = _check_name(workspace, str(fields["name"]), exclude=template.pk)
+        name = _check_name(workspace, str(fields["name"]), exclude=template.pk)
     if "purpose" in fields:
-        template.purpose = _check_choice(str(fields["purpose"]), TemplatePurpose, "purpose")
+        purpose = _check_choice(str(fields["purpose"]), TemplatePurpose, "purpose")
     content = _content_from(fields, base=template.content())
     compile_content(workspace, content)
+    template.name, template.purpose = name, purpose  # only once the content compiles
     if content != TemplateContent.of(template):
         _apply(template, content)
         _add_revision(template, user, note or "Edited")
@@ -335,6 +337,11 @@ def archive_template(template: EmailTemplate, archived: bool = True) -> EmailTem
     template.archived_at = timezone.now() if archived else None
     template.save(update_fields=["archived_at", "updated_at"])
     return template
+
+
+def delete_template(template: EmailTemplate) -> None:
+    """Delete the template with its revisions."""
+    template.delete()
 
 
 # --- preview, checks and test sends ---------------------------------------------------
@@ -384,13 +391,16 @@ def preview(
     *,
     purpose: str = TemplatePurpose.MARKETING,
     contact: Contact | None = None,
+    event: dict | None = None,
 ) -> Preview:
-    """Compile and personalise `content` without saving it: what the editor shows."""
+    """Compile and personalise `content` without saving it: what the editor shows. The
+    event is the given one, else the contact's latest, else the sample."""
     try:
         compiled = compile_content(workspace, content)
     except TemplateInvalid as invalid:
         return Preview(email=None, report=CheckReport(), problems=invalid.problems)
-    event = (latest_event_for(contact) if contact else None) or sample_event()
+    if event is None:
+        event = (latest_event_for(contact) if contact else None) or sample_event()
     try:
         email = compiled.personalise(preview_context(workspace, contact, event))
     except RenderFailed as failed:
@@ -405,9 +415,15 @@ def preview(
     return Preview(email=email, report=report, problems=[])
 
 
-def template_preview(template: EmailTemplate, contact: Contact | None = None) -> Preview:
+def template_preview(
+    template: EmailTemplate, contact: Contact | None = None, event: dict | None = None
+) -> Preview:
     return preview(
-        template.workspace, TemplateContent.of(template), purpose=template.purpose, contact=contact
+        template.workspace,
+        TemplateContent.of(template),
+        purpose=template.purpose,
+        contact=contact,
+        event=event,
     )
 
 

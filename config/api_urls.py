@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from campaigns import api as campaigns_api
 from contacts import api as contacts_api
 from contacts.segments import api as segments_api
 from workspaces import api as workspace_api
@@ -17,6 +18,7 @@ router.register("custom-fields", contacts_api.CustomFieldViewSet, basename="cust
 router.register("personas", contacts_api.PersonaViewSet, basename="persona")
 router.register("stages", contacts_api.StageViewSet, basename="stage")
 router.register("segments", segments_api.SegmentViewSet, basename="segment")
+router.register("templates", campaigns_api.EmailTemplateViewSet, basename="email-template")
 
 urlpatterns = [
     path(
@@ -25,6 +27,18 @@ urlpatterns = [
             {"get": "retrieve", "patch": "partial_update"}
         ),
         name="workspace",
+    ),
+    path(
+        "brand-kit/",
+        campaigns_api.BrandKitViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="brand-kit",
+    ),
+    path(
+        "brand-kit/logo/",
+        campaigns_api.BrandLogoViewSet.as_view(
+            {"put": "upload", "post": "upload", "delete": "remove"}
+        ),
+        name="brand-kit-logo",
     ),
     *router.urls,
 ]

@@ -233,6 +233,8 @@ SPECTACULAR_SETTINGS = {
         "SubscriptionStatusEnum": "contacts.models.SubscriptionStatus",
         "SettableStatusEnum": "contacts.api.SETTABLE_STATUSES",
         "BulkItemStatusEnum": "contacts.api.BULK_STATUSES",
+        "TemplateKindEnum": "campaigns.models.TemplateKind",
+        "KindEnum": "contacts.models.SegmentKind",
     },
 }
 

@@ -281,12 +281,12 @@ def _events_for_stage(rng, contact, depth, moment, catalogue, now) -> list[servi
             for h in (0, 5, 30)
         ]
         if contact.pk % 3 == 0:  # a third fill a cart and leave without ordering
-            views.append(event("cart_updated", 31, properties={"items": [item]}))
+            views.append(event("cart_updated", 31, properties={"products": [item]}))
         return views
     if depth == 2:
         return [
-            event("cart_updated", 0, properties={"items": [item]}),
-            event("checkout_started", 0.2, properties={"items": [item]}),
+            event("cart_updated", 0, properties={"products": [item]}),
+            event("checkout_started", 0.2, properties={"products": [item]}),
             _order(event, item, price, 0.3),
         ]
     if depth == 3:
@@ -298,7 +298,7 @@ def _order(event, item, total, offset_hours) -> services.EventInput:  # type: ig
     return event(
         "order_placed",
         offset_hours,
-        properties={"items": [item], "total": total},
+        properties={"products": [item], "total": total, "currency": "GBP"},
         revenue=Decimal(total),
         currency="GBP",
     )

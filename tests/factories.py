@@ -213,3 +213,42 @@ class SegmentFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"Segment {n}")
     kind = "static"
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+WELCOME_BLOCKS = [
+    {"type": "heading", "text": 'Welcome, {{ contact.first_name | default: "friend" }}!'},
+    {"type": "text", "html": "<p>Thanks for joining {{ workspace.name }}.</p>"},
+    {"type": "button", "label": "Get started", "url": "https://example.com/start"},
+    {"type": "footer"},
+]
+
+
+class EmailTemplateFactory(factory.django.DjangoModelFactory):
+    """A valid blocks template with a footer (unsubscribe link and address from the brand).
+    Built directly, without a revision; use campaigns.services.create_template for those."""
+
+    class Meta:
+        model = "campaigns.EmailTemplate"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Template {n}")
+    kind = "blocks"
+    subject = "Hello {{ contact.first_name }}"
+    preheader = "A short preview line"
+    blocks = factory.LazyFunction(lambda: [dict(block) for block in WELCOME_BLOCKS])
+    revision_number = 1
+
+
+class TemplateRevisionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "campaigns.TemplateRevision"
+
+    template = factory.SubFactory(EmailTemplateFactory)
+    workspace = factory.SelfAttribute("template.workspace")
+    number = factory.Sequence(lambda n: n + 1)
+    kind = factory.SelfAttribute("template.kind")
+    subject = factory.SelfAttribute("template.subject")
+    preheader = factory.SelfAttribute("template.preheader")
+    blocks = factory.SelfAttribute("template.blocks")

@@ -51,6 +51,14 @@ OBJECT_FACTORIES: dict[str, Callable[[Workspace], Any]] = {
     "segment-members": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
     "segment-members-add": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
     "segment-members-remove": lambda ws: factories.SegmentFactory(workspace=ws).public_id,
+    "template_id": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "revision_id": lambda ws: factories.TemplateRevisionFactory(template__workspace=ws).public_id,
+    "email-template-detail": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "email-template-render": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "email-template-checks": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "email-template-revisions": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "email-template-restore": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "email-template-duplicate": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
 }
 API_NAMESPACES = {"api", "workspace-api"}
 METHODS = ("get", "post", "patch", "delete")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .brand import Brand
 from .sanitize import clean_fragment
-from .shield import LIQUID_MARKUP, LiquidShield
+from .shield import LiquidShield
 
 ALIGNS = ("left", "center", "right")
 INNER_TYPES = ("heading", "text", "button", "image")
@@ -181,7 +181,7 @@ def liquid_fields(blocks: list, prefix: str = "") -> list[tuple[str, str]]:
         path = f"{prefix}{index}"
         for key in ("text", "html", "label", "url", "src", "href", "alt", "title", "button_label"):
             value = block.get(key)
-            if isinstance(value, str) and LIQUID_MARKUP.search(value):
+            if isinstance(value, str) and ("{{" in value or "{%" in value):  # even unclosed
                 found.append((f"{block_label(path, block)} {key}", value))
         if block.get("type") == "columns":
             for c, column in enumerate(block.get("columns", []), start=1):
@@ -274,7 +274,7 @@ class MjmlWriter:
         items = block["items"].strip()
         currency = block.get("currency", "USD").upper()
         label = block.get("button_label", "")
-        title = f'<mj-text><h2 style="margin:0">{self.text(block["title"])}</h2></mj-text>'
+        title = f'<mj-text><h2 style="margin:0">{self.text(block.get("title", ""))}</h2></mj-text>'
         link = (
             f'{{% if item.url %}}<br><a href="{{{{ item.url }}}}" '
             f'style="color:{self.brand.primary_color}">{html.escape(label)}</a>{{% endif %}}'
@@ -302,6 +302,7 @@ class MjmlWriter:
             return ""
         elements = "".join(
             f'<mj-social-element name="{SOCIAL_ICONS.get(network, "web")}" '
+            f'alt="{html.escape(SOCIAL_LABELS.get(network, network.title()))}" '
             f'href="{html.escape(url)}">{html.escape(SOCIAL_LABELS.get(network, network.title()))}'
             "</mj-social-element>"
             for network, url in self.brand.social_links

@@ -7,6 +7,7 @@ no preheader.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -60,7 +61,7 @@ def check_email(
             )
         address = postal_address.strip()
         has_address = ADDRESS_TAG.search(html_source) or (
-            address and address.splitlines()[0].strip() in rendered_html
+            address and html.escape(address.splitlines()[0].strip()) in rendered_html
         )
         if not has_address:
             report.errors.append(

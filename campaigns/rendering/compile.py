@@ -21,7 +21,14 @@ from .blocks import MjmlWriter, check_blocks, liquid_fields
 from .brand import Brand
 from .layout import add_preview, html_document, wrap_in_layout
 from .liquid_env import HTML_ENV, TEXT_ENV, check_liquid, error_message
-from .sanitize import clean_css, clean_document, clean_fragment, is_full_document
+from .sanitize import (
+    clean_css,
+    clean_document,
+    clean_fragment,
+    clean_mjml_output,
+    guard_liquid_urls,
+    is_full_document,
+)
 from .shield import LiquidShield
 
 MAX_SOURCE_CHARS = 500_000
@@ -96,6 +103,9 @@ class CompiledEmail:
             raise RenderFailed(f"Liquid: {error_message(error)}") from error
         except RecursionError as error:
             raise RenderFailed("Liquid: the template nests too deeply") from error
+        except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+            # a filter given a value it cannot take, e.g. a date in the year -3,000,000
+            raise RenderFailed(f"Liquid: {error}") from error
         if not subject:
             raise RenderFailed("the subject rendered empty")
         if not text.strip():
@@ -139,6 +149,7 @@ def compile_email(content: TemplateContent, brand: Brand) -> CompiledEmail:
     document = build_document(content, writer)
     html = INLINER.inline(document)
     text = html_to_text(shield.uncomment(html))
+    html = guard_liquid_urls(html, shield)
     html, text = shield.restore(html), shield.restore(text)
     try:
         return CompiledEmail(
@@ -180,9 +191,11 @@ def html_body(content: TemplateContent, writer: MjmlWriter) -> str:
 
 def mjml_to_html(mjml: str) -> str:
     try:
-        return mrml.to_html(mjml, render_options=MJML_OPTIONS).content
+        return clean_mjml_output(mrml.to_html(mjml, render_options=MJML_OPTIONS).content)
     except OSError as error:
         hint = "check that every tag is closed and that & and < are written &amp; and &lt;"
+        if "included template" in str(error):
+            hint = "mj-include cannot load files or URLs here; paste the MJML in its place"
         raise TemplateInvalid([Problem("MJML", f"{error} ({hint})")]) from error
 
 

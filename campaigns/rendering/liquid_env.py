@@ -7,14 +7,21 @@ text one (subject, plain-text part) prints values as they are.
 
 from __future__ import annotations
 
+import html
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from io import StringIO
+from typing import Any
 
-from liquid import BoundTemplate, Environment
-from liquid.builtin.expressions.primitive import StringLiteral
-from liquid.exceptions import LiquidError, OutputStreamLimitError
+from liquid import BoundTemplate, Environment, RenderContext
+from liquid.builtin.expressions.primitive import RangeLiteral, StringLiteral
+from liquid.exceptions import LiquidError, LoopIterationLimitError, OutputStreamLimitError
+
+from .shield import LIQUID_MARKUP
 
 RENDER_SECONDS = 0.5
 OUTPUT_CHARS = 1_000_000
@@ -33,6 +40,9 @@ CURRENCY_SYMBOLS = {
     "INR": "₹",
 }
 ZERO_DECIMAL = {"JPY", "KRW"}
+LINK_SCHEMES = {"http", "https", "mailto", "tel"}
+URL_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+PLAIN_LINK = re.compile(r"(?:https?://|mailto:|tel:|#)", re.IGNORECASE)
 
 
 def _plain_string_literal(self: StringLiteral, context: object) -> str:
@@ -44,29 +54,88 @@ def _plain_string_literal(self: StringLiteral, context: object) -> str:
 # sanitiser never saw; escaping literals like any other value closes that door.
 StringLiteral.evaluate = _plain_string_literal  # type: ignore[method-assign]
 
+_make_range = RangeLiteral._make_range
+
+
+def _bounded_range(self: RangeLiteral, start: object, stop: object) -> range:
+    numbers = _make_range(self, start, stop)
+    if len(numbers) > LOOP_ITERATIONS:
+        message = f"loop limit: a range holds at most {LOOP_ITERATIONS:,} numbers"
+        raise LoopIterationLimitError(message, token=self.token)
+    return numbers
+
+
+# A range is lazy but filters are not: `(1..100000000) | join` would build a 900 MB string
+# in one call that no deadline can interrupt.
+RangeLiteral._make_range = _bounded_range  # type: ignore[method-assign]
+
 
 class RenderTimeout(LiquidError):
     """The render ran past its time budget."""
 
 
 class GuardedBuffer(StringIO):
-    """Output buffer that stops a render that writes too much or for too long."""
+    """Output buffer that stops a render that writes too much or for too long. The clock
+    is read every 32nd write: a render writes thousands of small pieces, and loops that
+    write nothing are bounded by the loop limit instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None) -> None:
         super().__init__()
         self.size = 0
-        self.deadline = time.monotonic() + RENDER_SECONDS
+        self.writes = 0
+        self.deadline = deadline or time.monotonic() + RENDER_SECONDS
 
     def write(self, text: str) -> int:
         self.size += len(text)
+        self.writes += 1
         if self.size > OUTPUT_CHARS:
             raise OutputStreamLimitError("the email grew past 1,000,000 characters", token=None)
-        if time.monotonic() > self.deadline:
+        if not self.writes & 31 and time.monotonic() > self.deadline:
             raise RenderTimeout(f"rendering took longer than {RENDER_SECONDS} s", token=None)
         return super().write(text)
 
 
+class GuardedContext(RenderContext):
+    """Holds a render to its deadline where work piles up without reaching the output: in
+    a capture, in a chain of filters, in a loop whose body writes nothing."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        parent = kwargs.get("parent_context")
+        self.deadline = (
+            parent.deadline
+            if isinstance(parent, GuardedContext)
+            else time.monotonic() + RENDER_SECONDS
+        )
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise RenderTimeout(f"rendering took longer than {RENDER_SECONDS} s", token=None)
+
+    def filter(self, name: str, token: Any) -> Any:
+        self.check_deadline()
+        return super().filter(name, token)
+
+    def get_buffer(self, buf: Any = None) -> StringIO:
+        return GuardedBuffer(self.deadline)
+
+    @contextmanager
+    def loop(self, namespace: Any, forloop: Any) -> Iterator[RenderContext]:
+        forloop.it = self._until_deadline(forloop.it)
+        with super().loop(namespace, forloop) as context:
+            yield context
+
+    def _until_deadline(self, items: Iterator[object]) -> Iterator[object]:
+        for item in items:
+            self.check_deadline()
+            yield item
+
+
 class GuardedTemplate(BoundTemplate):
+    context_class = GuardedContext
+
     def _get_buffer(self) -> StringIO:
         return GuardedBuffer()
 
@@ -79,11 +148,26 @@ def money(value: object, currency: str = "USD") -> str:
         return str(value) if value is not None else ""
     code = str(currency or "USD").upper()[:3]
     places = Decimal(1) if code in ZERO_DECIMAL else Decimal("0.01")
-    amount = amount.quantize(places, rounding=ROUND_HALF_UP)
+    try:  # NaN, Infinity and 1e999999 are numbers to Decimal but not amounts of money
+        amount = amount.quantize(places, rounding=ROUND_HALF_UP)
+        sign = "-" if amount < 0 else ""
+    except InvalidOperation:
+        return str(value)
     digits = f"{abs(amount):,.{0 if code in ZERO_DECIMAL else 2}f}"
     symbol = CURRENCY_SYMBOLS.get(code)
-    sign = "-" if amount < 0 else ""
     return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {code}"
+
+
+def safe_url(value: object) -> object:
+    """`value`, unless it is an address with a scheme email has no use for (javascript:,
+    data:, vbscript:), which becomes "#". Browsers ignore blanks and control characters
+    inside a scheme, and entities are decoded, so both are undone before looking."""
+    text = str(value)
+    if PLAIN_LINK.match(text):
+        return value
+    compact = "".join(ch for ch in html.unescape(text) if ch > " ").lower()
+    scheme = URL_SCHEME.match(compact)
+    return "#" if scheme and scheme[1] not in LINK_SCHEMES else value
 
 
 class MailEnvironment(Environment):
@@ -98,6 +182,7 @@ class MailEnvironment(Environment):
         for tag in REMOVED_TAGS:
             self.tags.pop(tag, None)
         self.filters["money"] = money
+        self.filters["safe_url"] = safe_url
         if self.autoescape:
             self.filters.pop("safe", None)
 
@@ -122,10 +207,23 @@ class LiquidProblem:
 def locate(error: LiquidError, source: str) -> tuple[int, int]:
     token = getattr(error, "token", None)
     index = getattr(token, "start_index", None)
+    if index is not None and index < 0:  # "found end of expression" comes without a place
+        index = first_failing_markup(error_message(error), source)
     if index is None:
         return 1, 1
     before = source[:index]
     return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+
+
+def first_failing_markup(message: str, source: str) -> int | None:
+    """Where the first tag that fails alone with `message` starts."""
+    for match in LIQUID_MARKUP.finditer(source):
+        try:
+            TEXT_ENV.from_string(match[0])
+        except LiquidError as error:
+            if error_message(error) == message:
+                return match.start()
+    return None
 
 
 def error_message(error: LiquidError) -> str:

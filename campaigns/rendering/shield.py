@@ -40,7 +40,7 @@ class LiquidShield:
 
     def uncomment(self, html: str) -> str:
         """Tag tokens as plain text, so a text converter that drops comments keeps them."""
-        return self.comment_pattern.sub(r" \1 ", html)
+        return self.comment_pattern.sub(r"\1", html)
 
     def _stash(self, markup: str) -> str:
         self.originals.append(markup)

@@ -1,0 +1,149 @@
+"""Operators' admin for brand kits and templates, across workspaces.
+
+Templates and revisions are created and edited in the workspace, where every save is
+compiled and kept as a revision; here an operator can look, rename, archive and fix a
+brand kit, but not rewrite a template's content behind its revision history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.db.models.functions import Length
+from django.http import HttpRequest
+
+from workspaces.admin import WorkspaceOwnedAdmin
+
+from . import services
+from .models import BrandKit, EmailTemplate, TemplateRevision
+
+BY_WORKSPACE = ("workspace__agency", "workspace")
+CONTENT_FIELDS = ("kind", "subject", "preheader", "blocks", "source")
+LOGO_FIELDS = ("has_logo", "logo_type", "logo_size", "logo_width", "logo_height", "logo_alt")
+
+
+class BrandKitForm(forms.ModelForm):
+    """Checks changed fields the way the brand kit page does (colours, fonts, links)."""
+
+    class Meta:
+        model = BrandKit
+        fields = ("workspace", *services.BRAND_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        changed = {
+            name: cleaned[name]
+            for name in self.changed_data
+            if name in services.BRAND_FIELDS and name in cleaned
+        }
+        try:
+            cleaned.update(services.clean_brand_fields(changed))
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, messages in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+            else:
+                self.add_error(None, error)
+        return cleaned
+
+
+@admin.register(BrandKit)
+class BrandKitAdmin(WorkspaceOwnedAdmin):
+    form = BrandKitForm
+    list_display = ("workspace", "has_logo", "logo_type", "primary_color", "font", "updated_at")
+    list_filter = ("font", *BY_WORKSPACE)
+    search_fields = ("workspace__name", "workspace__slug")
+    readonly_fields = (
+        "public_id", "has_logo", "logo_type", "logo_size", "logo_height", "created_at",
+        "updated_at",
+    )  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("workspace", "public_id")}),
+        ("Logo", {"fields": LOGO_FIELDS}),
+        ("Colours", {"fields": services.COLOR_FIELDS}),
+        ("Type and footer", {"fields": ("font", "heading_font", "footer_text", "social_links")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The logo's bytes stay in the database; the list needs only whether there is one.
+        return super().get_queryset(request).defer("logo").annotate(logo_bytes=Length("logo"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # One kit per workspace, created with it: its workspace never changes.
+        return (*self.readonly_fields, "workspace") if obj else self.readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created on first use by services.brand_kit_for
+
+    @admin.display(boolean=True, description="logo")
+    def has_logo(self, kit: BrandKit) -> bool:
+        return bool(getattr(kit, "logo_bytes", None))
+
+    @admin.display(description="logo type")
+    def logo_type(self, kit: BrandKit) -> str:
+        return kit.logo_content_type or "-"
+
+    @admin.display(description="logo size")
+    def logo_size(self, kit: BrandKit) -> str:
+        size = getattr(kit, "logo_bytes", None)
+        return f"{size / 1024:.1f} KB" if size else "-"
+
+
+class TemplateRevisionInline(admin.TabularInline):
+    model = TemplateRevision
+    fields = ("number", "note", "subject", "kind", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-number",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return TemplateRevision.all_workspaces.select_related("created_by")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(WorkspaceOwnedAdmin):
+    list_display = (
+        "name", "workspace", "kind", "purpose", "revision_number", "archived_at", "updated_at",
+    )  # fmt: skip
+    list_filter = ("kind", "purpose", "starter", ("archived_at", admin.EmptyFieldListFilter),
+                   *BY_WORKSPACE)  # fmt: skip
+    search_fields = ("name",)
+    inlines = (TemplateRevisionInline,)
+    readonly_fields = (
+        "public_id", "workspace", "starter", "revision_number", *CONTENT_FIELDS, "created_at",
+        "updated_at",
+    )  # fmt: skip
+    fields = ("name", "purpose", "archived_at", *readonly_fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created in the workspace, so the first revision is recorded
+
+
+@admin.register(TemplateRevision)
+class TemplateRevisionAdmin(WorkspaceOwnedAdmin):
+    list_display = ("template", "number", "note", "created_by", "workspace", "created_at")
+    list_filter = ("kind", *BY_WORKSPACE)
+    search_fields = ("template__name", "note")
+    list_select_related = ("template", "workspace", "created_by")
+    raw_id_fields = ("template",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
