@@ -34,7 +34,7 @@ from campaigns.gallery import STARTERS, get_starter  # noqa: E402
 from campaigns.rendering.brand import Brand  # noqa: E402
 from campaigns.rendering.compile import CompiledEmail, TemplateContent, compile_email  # noqa: E402
 from campaigns.rendering.context import SAMPLE_CONTACT, SAMPLE_EVENT, render_context  # noqa: E402
-from campaigns.rendering.liquid_env import money  # noqa: E402
+from campaigns.rendering.liquid_env import money, safe_url  # noqa: E402
 
 BRAND = Brand(
     name="Acme Outdoor",
@@ -67,7 +67,7 @@ def jinja_templates(compiled: CompiledEmail, subject: str) -> tuple:
 
     def build(autoescape: bool) -> jinja2.Environment:
         env = jinja2.Environment(autoescape=autoescape, undefined=jinja2.ChainableUndefined)
-        env.filters.update(money=money, date=date, default=lambda v, d="": v or d)
+        env.filters.update(money=money, safe_url=safe_url, date=date, default=lambda v, d="": v or d)
         return env
 
     html_env, text_env = build(True), build(False)

@@ -18,7 +18,15 @@ from django.http import HttpRequest
 from workspaces.admin import WorkspaceOwnedAdmin
 
 from . import services
-from .models import BrandKit, EmailTemplate, TemplateRevision
+from .models import (
+    BrandKit,
+    EmailTemplate,
+    EspConnection,
+    Message,
+    MessageEvent,
+    SendingPolicy,
+    TemplateRevision,
+)
 
 BY_WORKSPACE = ("workspace__agency", "workspace")
 CONTENT_FIELDS = ("kind", "subject", "preheader", "blocks", "source")
@@ -147,3 +155,68 @@ class TemplateRevisionAdmin(WorkspaceOwnedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+class MessageEventInline(admin.TabularInline):
+    model = MessageEvent
+    fields = ("kind", "occurred_at", "machine", "url", "user_agent", "event_id")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("occurred_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return MessageEvent.all_workspaces.all()
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(WorkspaceOwnedAdmin):
+    """The outbox, read-only: a message's state changes only through the pipeline."""
+
+    list_display = ("to_email", "subject", "status", "source", "esp", "sent_at", "workspace")
+    list_filter = ("status", "source", "purpose", "esp", *BY_WORKSPACE)
+    search_fields = ("to_email", "idempotency_key", "esp_message_id", "subject")
+    list_select_related = ("workspace",)
+    inlines = (MessageEventInline,)
+    raw_id_fields = ("contact", "template")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MessageEvent)
+class MessageEventAdmin(WorkspaceOwnedAdmin):
+    list_display = ("message", "kind", "machine", "occurred_at", "workspace")
+    list_filter = ("kind", "machine", *BY_WORKSPACE)
+    search_fields = ("message__to_email", "event_id")
+    raw_id_fields = ("message",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SendingPolicy)
+class SendingPolicyAdmin(WorkspaceOwnedAdmin):
+    list_display = ("workspace", "daily_cap", "weekly_cap", "quiet_start", "quiet_end")
+
+
+@admin.register(EspConnection)
+class EspConnectionAdmin(WorkspaceOwnedAdmin):
+    """Credentials are never shown: they are changed on the workspace's sending page."""
+
+    list_display = ("workspace", "provider", "status", "checked_at", "paused_at")
+    list_filter = ("provider", "status", *BY_WORKSPACE)
+    exclude = ("credentials", "webhook_secret")
+    readonly_fields = ("public_id", "last_error", "checked_at", "created_at", "updated_at")

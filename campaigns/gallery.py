@@ -21,7 +21,7 @@ from workspaces.models import Workspace
 
 from .models import EmailTemplate, TemplatePurpose
 from .rendering.compile import TemplateContent
-from .services import create_template
+from .services import create_template, free_template_name
 
 MARKETING = TemplatePurpose.MARKETING.value
 TRANSACTIONAL = TemplatePurpose.TRANSACTIONAL.value
@@ -486,19 +486,6 @@ def get_starter(key: str) -> Starter:
     return _BY_KEY[key]
 
 
-def _free_name(workspace: Workspace, base: str) -> str:
-    taken = {
-        name.lower()
-        for name in EmailTemplate.objects.for_workspace(workspace)
-        .filter(name__istartswith=base)
-        .values_list("name", flat=True)
-    }
-    name, number = base, 2
-    while name.lower() in taken:
-        name, number = f"{base} {number}", number + 1
-    return name
-
-
 def create_from_starter(
     workspace: Workspace,
     key: str,
@@ -513,7 +500,7 @@ def create_from_starter(
     content = starter.content()
     return create_template(
         workspace,
-        name=name if name is not None else _free_name(workspace, starter.name),
+        name=name if name is not None else free_template_name(workspace, starter.name),
         purpose=starter.purpose,
         starter=starter.key,
         user=user,

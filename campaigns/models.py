@@ -139,3 +139,193 @@ class TemplateRevision(WorkspaceOwned):
 
     def content(self) -> dict:
         return {field: getattr(self, field) for field in REVISION_FIELDS}
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+class EspProvider(models.TextChoices):
+    SANDBOX = "sandbox", "Sandbox (no real email)"
+    AMAZON_SES = "amazon_ses", "Amazon SES"
+    MAILGUN = "mailgun", "Mailgun"
+    POSTMARK = "postmark", "Postmark"
+    SENDGRID = "sendgrid", "SendGrid"
+    BREVO = "brevo", "Brevo"
+    SPARKPOST = "sparkpost", "SparkPost"
+    MAILJET = "mailjet", "Mailjet"
+    RESEND = "resend", "Resend"
+    SMTP = "smtp", "SMTP server"
+
+
+class ConnectionStatus(models.TextChoices):
+    UNTESTED = "untested", "Not tested yet"
+    OK = "ok", "Working"
+    FAILING = "failing", "Failing"
+
+
+class EspConnection(WorkspaceOwned):
+    """How a workspace hands its email to an ESP. Secrets are stored encrypted
+    (campaigns/sending/secrets.py); `settings` holds the non-secret options."""
+
+    provider = models.CharField(
+        max_length=12, choices=EspProvider.choices, default=EspProvider.SANDBOX
+    )
+    credentials = models.TextField(blank=True, help_text="Encrypted JSON of the secrets.")
+    settings = models.JSONField(default=dict, blank=True)
+    rate_per_second = models.PositiveIntegerField(default=50)
+    status = models.CharField(
+        max_length=8, choices=ConnectionStatus.choices, default=ConnectionStatus.UNTESTED
+    )
+    last_error = models.TextField(blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    webhook_secret = models.CharField(max_length=64, blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="espconnection_one_per_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} for workspace {self.workspace_id}"
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    DEFERRED = "deferred", "Deferred"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINED = "complained", "Complained"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed"
+    SKIPPED = "skipped", "Skipped by policy"
+
+
+class MessageSource(models.TextChoices):
+    CAMPAIGN = "campaign", "Campaign"
+    JOURNEY = "journey", "Journey"
+    TRANSACTIONAL = "transactional", "Transactional"
+    TEST = "test", "Test send"
+
+
+class Message(WorkspaceOwned):
+    """The outbox: one email to one contact. `idempotency_key` is unique in the database,
+    so enqueueing the same email twice is a no-op."""
+
+    contact = models.ForeignKey(
+        "contacts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_email = models.CharField(max_length=254)
+    template = models.ForeignKey(
+        EmailTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    purpose = models.CharField(
+        max_length=14, choices=TemplatePurpose.choices, default=TemplatePurpose.MARKETING
+    )
+    source = models.CharField(max_length=14, choices=MessageSource.choices)
+    source_id = models.CharField(
+        max_length=80, blank=True, help_text="The campaign, or the journey version and node."
+    )
+    variant = models.CharField(max_length=40, blank=True)
+    visit_id = models.CharField(max_length=80, blank=True, help_text="The journey visit.")
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    context = models.JSONField(
+        default=dict, blank=True, help_text="The triggering event, for personalisation."
+    )
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    subject = models.CharField(max_length=255, blank=True)
+    esp = models.CharField(max_length=12, blank=True)
+    esp_message_id = models.CharField(max_length=200, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        indexes = [
+            models.Index(
+                fields=["not_before", "id"],
+                name="message_queued",
+                condition=models.Q(status="queued"),
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                name="message_sending",
+                condition=models.Q(status="sending"),
+            ),
+            models.Index(fields=["workspace", "contact", "-created_at"], name="message_contact"),
+            models.Index(fields=["workspace", "source", "source_id"], name="message_source"),
+            models.Index(fields=["esp_message_id"], name="message_esp_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.to_email}: {self.subject or self.idempotency_key}"
+
+
+class MessageEventKind(models.TextChoices):
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    DEFERRED = "deferred", "Deferred"
+    BOUNCED = "bounced", "Bounced"
+    SOFT_BOUNCED = "soft_bounced", "Soft bounce"
+    COMPLAINED = "complained", "Marked as spam"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    PREFERENCES = "preferences", "Changed preferences"
+
+
+class MessageEvent(WorkspaceOwned):
+    """Something that happened to a message: from the ESP's webhooks or our own tracking.
+    `machine` marks opens by privacy proxies and clicks by link scanners: kept, but left
+    out of human metrics."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=14, choices=MessageEventKind.choices)
+    occurred_at = models.DateTimeField()
+    event_id = models.CharField(max_length=200, null=True, blank=True, unique=True)  # noqa: DJ001
+    machine = models.BooleanField(default=False)
+    url = models.TextField(blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        indexes = [models.Index(fields=["message", "occurred_at"], name="messageevent_message")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of message {self.message_id}"
+
+
+class SendingPolicy(WorkspaceOwned):
+    """Rules every marketing send of the workspace follows, campaigns and journeys alike.
+    Times are in the contact's timezone (the workspace's when the contact has none)."""
+
+    daily_cap = models.PositiveSmallIntegerField(null=True, blank=True, default=1)
+    weekly_cap = models.PositiveSmallIntegerField(null=True, blank=True, default=3)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    sunset_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    utm_enabled = models.BooleanField(default=False)
+    utm_source = models.CharField(max_length=60, default="mailpath", blank=True)
+    utm_medium = models.CharField(max_length=60, default="email", blank=True)
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="sendingpolicy_one_per_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return f"Sending policy of workspace {self.workspace_id}"

@@ -206,6 +206,20 @@ def compile_template(template: EmailTemplate, brand: Brand | None = None) -> Com
     return compile_email(TemplateContent.of(template), brand or brand_of(template.workspace))
 
 
+def free_template_name(workspace: Workspace, base: str) -> str:
+    """`base`, or "base 2", "base 3"... whichever no template of the workspace has yet."""
+    taken = {
+        name.lower()
+        for name in EmailTemplate.objects.for_workspace(workspace)
+        .filter(name__istartswith=base)
+        .values_list("name", flat=True)
+    }
+    name, number = base, 2
+    while name.lower() in taken:
+        name, number = f"{base} {number}", number + 1
+    return name
+
+
 def _check_name(workspace: Workspace, name: str, exclude: int | None = None) -> str:
     name = (name or "").strip()
     if not name:
@@ -322,12 +336,7 @@ def restore_revision(
 
 @transaction.atomic
 def duplicate_template(template: EmailTemplate, user=None) -> EmailTemplate:  # type: ignore[no-untyped-def]
-    base, number = f"{template.name} (copy)", 2
-    name = base
-    while (
-        EmailTemplate.objects.for_workspace(template.workspace).filter(name__iexact=name).exists()
-    ):
-        name, number = f"{base} {number}", number + 1
+    name = free_template_name(template.workspace, f"{template.name} (copy)")
     return create_template(
         template.workspace, name=name, purpose=template.purpose, user=user, **template.content()
     )

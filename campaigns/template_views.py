@@ -21,7 +21,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 from liquid.exceptions import LiquidError
 
@@ -48,7 +47,7 @@ from .template_forms import (
     blocks_from_post,
 )
 
-readers = requires_role(read=Role.VIEWER, write=Role.EDITOR)
+editors_write = requires_role(read=Role.VIEWER, write=Role.EDITOR)
 # The preview is a POST (it carries the unsaved form) but writes nothing: viewers may use it.
 previewers = requires_role(read=Role.VIEWER, write=Role.VIEWER)
 EDITOR = "campaigns/templates/editor.html"
@@ -80,29 +79,24 @@ def _list_url(workspace: Workspace) -> str:
 # --- the list ---------------------------------------------------------------------------
 
 
-@readers
+@editors_write
 @require_GET
 def template_list(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     workspace = request.workspace
     archived = request.GET.get("archived") == "1"
-    templates = EmailTemplate.objects.for_workspace(workspace).filter(
-        archived_at__isnull=not archived
-    )
+    templates = EmailTemplate.objects.for_workspace(workspace)
     context = {
-        "templates": list(templates.order_by("name")),
+        "templates": list(templates.filter(archived_at__isnull=not archived).order_by("name")),
         "archived": archived,
-        "archived_count": (
-            0 if archived else
-            EmailTemplate.objects.for_workspace(workspace).filter(archived_at__isnull=False).count()
-        ),
-    }  # fmt: skip
+        "archived_count": templates.filter(archived_at__isnull=False).count(),
+    }
     return _render(request, "campaigns/templates/list.html", context)
 
 
 # --- the gallery and new templates ----------------------------------------------------------
 
 
-@readers
+@editors_write
 @require_GET
 def template_gallery(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     from . import gallery
@@ -122,7 +116,7 @@ def template_gallery(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     return _render(request, "campaigns/templates/gallery.html", context)
 
 
-@readers
+@editors_write
 @require_POST
 def template_gallery_use(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     """ "Use this template": a new template from a starter, opened in the editor."""
@@ -144,15 +138,7 @@ def template_gallery_use(request: HttpRequest, workspace_slug: str) -> HttpRespo
     return redirect(_edit_url(template))
 
 
-def _free_name(workspace: Workspace, base: str) -> str:
-    templates = EmailTemplate.objects.for_workspace(workspace)
-    name, number = base, 2
-    while templates.filter(name__iexact=name).exists():
-        name, number = f"{base} {number}", number + 1
-    return name
-
-
-@readers
+@editors_write
 @require_POST
 def template_create_blank(request: HttpRequest, workspace_slug: str) -> HttpResponse:
     """ "Start blank": a new blocks, MJML or HTML template with a body that compiles."""
@@ -163,7 +149,8 @@ def template_create_blank(request: HttpRequest, workspace_slug: str) -> HttpResp
         return redirect("template_gallery", workspace_slug=workspace.slug)
     kind = form.cleaned_data["kind"]
     label = dict(TemplateKind.choices)[kind]
-    name = form.cleaned_data["name"] or _free_name(workspace, f"Untitled {label} template")
+    untitled = f"Untitled {label} template"
+    name = form.cleaned_data["name"] or services.free_template_name(workspace, untitled)
     try:
         template = services.create_template(
             workspace, name=name, user=request.user, **blank_content(kind)
@@ -294,7 +281,7 @@ def _initial_form(template: EmailTemplate) -> TemplateForm:
     return TemplateForm(initial=initial, kind=template.kind)
 
 
-@readers
+@editors_write
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HttpRequest, workspace_slug: str, template_id: UUID) -> HttpResponse:
     template = _template_or_404(request, template_id)
@@ -327,10 +314,10 @@ def template_edit(request: HttpRequest, workspace_slug: str, template_id: UUID) 
         form.add_error(
             None, "Not saved: fix the problems below. The last saved version is unchanged."
         )
+        status = form_error_status(request)
         return _editor_page(
-            request, template, form, content,
-            problems=invalid.problems, status=form_error_status(request),
-        )  # fmt: skip
+            request, template, form, content, problems=invalid.problems, status=status
+        )
     except ValidationError as error:
         template.refresh_from_db()
         add_service_errors(form, error)
@@ -346,7 +333,6 @@ def template_edit(request: HttpRequest, workspace_slug: str, template_id: UUID) 
 
 @previewers
 @require_POST
-@vary_on_headers("HX-Request")
 def template_preview(request: HttpRequest, workspace_slug: str, template_id: UUID) -> HttpResponse:
     """The preview panel for the unsaved form: the email in a sandboxed frame, the inbox
     line, the plain-text part, the checks and any problems with line and column."""
@@ -366,7 +352,7 @@ def template_preview(request: HttpRequest, workspace_slug: str, template_id: UUI
     return _render(request, "campaigns/templates/_preview.html", context)
 
 
-@readers
+@editors_write
 @require_POST
 def template_blocks(request: HttpRequest, workspace_slug: str, template_id: UUID) -> HttpResponse:
     """The block cards after an add, move or delete, rebuilt from the posted form (so
@@ -397,7 +383,7 @@ def _sandbox_in_use() -> bool:
     return settings.EMAIL_BACKEND.endswith("SandboxEmailBackend")
 
 
-@readers
+@editors_write
 @require_POST
 def template_send_test(
     request: HttpRequest, workspace_slug: str, template_id: UUID
@@ -425,7 +411,7 @@ def template_send_test(
     return redirect(_edit_url(template))
 
 
-@readers
+@editors_write
 @require_GET
 def template_preview_page(
     request: HttpRequest, workspace_slug: str, template_id: UUID
@@ -453,7 +439,7 @@ def _revision_or_404(
     return revision
 
 
-@readers
+@editors_write
 @require_GET
 def template_revisions(
     request: HttpRequest, workspace_slug: str, template_id: UUID
@@ -469,7 +455,7 @@ def template_revisions(
     return _render(request, "campaigns/templates/revisions.html", context)
 
 
-@readers
+@editors_write
 @require_GET
 def template_revision(
     request: HttpRequest, workspace_slug: str, template_id: UUID, revision_id: UUID
@@ -481,7 +467,7 @@ def template_revision(
     return _render(request, "campaigns/templates/revision.html", context)
 
 
-@readers
+@editors_write
 @require_POST
 def template_revision_restore(
     request: HttpRequest, workspace_slug: str, template_id: UUID, revision_id: UUID
@@ -508,7 +494,7 @@ def template_revision_restore(
 # --- duplicate, archive, delete ---------------------------------------------------------------
 
 
-@readers
+@editors_write
 @require_POST
 def template_duplicate(
     request: HttpRequest, workspace_slug: str, template_id: UUID
@@ -523,7 +509,7 @@ def template_duplicate(
     return redirect(_edit_url(copy))
 
 
-@readers
+@editors_write
 @require_POST
 def template_archive(request: HttpRequest, workspace_slug: str, template_id: UUID) -> HttpResponse:
     """Archive (archived=1) or bring back (archived=0) a template."""
@@ -537,7 +523,7 @@ def template_archive(request: HttpRequest, workspace_slug: str, template_id: UUI
     return redirect(_edit_url(template))
 
 
-@readers
+@editors_write
 @require_http_methods(["GET", "POST"])
 def template_delete(request: HttpRequest, workspace_slug: str, template_id: UUID) -> HttpResponse:
     template = _template_or_404(request, template_id)

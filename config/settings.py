@@ -9,6 +9,9 @@ docs/configuration.md lists every setting.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from pathlib import Path
 
 import environ
@@ -201,6 +204,29 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SANDBOX_RETENTION_DAYS = env.int("SANDBOX_RETENTION_DAYS", default=30)
 # Anymail settings for a platform-wide ESP backend, as JSON, e.g. {"POSTMARK_SERVER_TOKEN": "…"}
 ANYMAIL = env.json("ANYMAIL", default={})
+# Keys that encrypt workspaces' ESP credentials: comma-separated Fernet keys, the first
+# encrypts and all decrypt (rotation). Empty: a key derived from SECRET_KEY.
+MAILPATH_ENCRYPTION_KEY = _env_list("MAILPATH_ENCRYPTION_KEY", [])
+for _key in MAILPATH_ENCRYPTION_KEY:
+    try:
+        _key_ok = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except (binascii.Error, ValueError):
+        _key_ok = False
+    if not _key_ok:
+        raise ImproperlyConfigured(
+            "MAILPATH_ENCRYPTION_KEY: each key must be 32 url-safe base64-encoded bytes; make "
+            'one with: python -c "from cryptography.fernet import Fernet; '
+            'print(Fernet.generate_key().decode())"'
+        )
+# The function that gives a workspace its email connection (tests swap it).
+MAILPATH_CONNECTION_FACTORY = env.str(
+    "MAILPATH_CONNECTION_FACTORY", default="campaigns.sending.esp.build_connection"
+)
+if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", MAILPATH_CONNECTION_FACTORY):
+    raise ImproperlyConfigured(
+        f"MAILPATH_CONNECTION_FACTORY={MAILPATH_CONNECTION_FACTORY!r} is not a dotted path "
+        "to a function, e.g. campaigns.sending.esp.build_connection."
+    )
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

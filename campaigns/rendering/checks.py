@@ -61,7 +61,7 @@ def check_email(
             )
         address = postal_address.strip()
         has_address = ADDRESS_TAG.search(html_source) or (
-            address and html.escape(address.splitlines()[0].strip()) in rendered_html
+            address and html.escape(address.splitlines()[0].strip(), quote=False) in rendered_html
         )
         if not has_address:
             report.errors.append(

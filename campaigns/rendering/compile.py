@@ -32,6 +32,7 @@ from .sanitize import (
 from .shield import LiquidShield
 
 MAX_SOURCE_CHARS = 500_000
+MAX_LINE_CHARS = 255  # subject and preheader, as stored
 # No network: remote stylesheets stay unfetched, and MJML gets no web-font links.
 INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=True)
 MJML_OPTIONS = mrml.RenderOptions(fonts={})
@@ -119,6 +120,9 @@ def check_content(content: TemplateContent) -> list[Problem]:
     problems: list[Problem] = []
     if not content.subject.strip():
         problems.append(Problem("Subject", "a subject is required"))
+    for where, line in (("Subject", content.subject), ("Preheader", content.preheader)):
+        if len(line) > MAX_LINE_CHARS:
+            problems.append(Problem(where, f"keep it to {MAX_LINE_CHARS} characters"))
     sources = [("Subject", content.subject), ("Preheader", content.preheader)]
     if content.kind == "blocks":
         problems += [Problem(p.where, p.message) for p in check_blocks(content.blocks)]

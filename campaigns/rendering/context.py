@@ -37,7 +37,7 @@ def _jsonable(value: object) -> object:
 
 def contact_data(contact: object, tags: list[str] | None = None) -> dict:
     """A Contact (or any object with its fields) as the `contact` variable."""
-    data = {field: getattr(contact, field, "") or "" for field in CONTACT_FIELDS}
+    data = {field: str(getattr(contact, field, "") or "") for field in CONTACT_FIELDS}
     attributes = plain(getattr(contact, "attributes", None) or {})
     stage = getattr(contact, "lifecycle_stage", None)
     persona = getattr(contact, "persona", None)

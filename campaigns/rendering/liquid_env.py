@@ -76,8 +76,8 @@ class RenderTimeout(LiquidError):
 
 class GuardedBuffer(StringIO):
     """Output buffer that stops a render that writes too much or for too long. The clock
-    is read every 32nd write: a render writes thousands of small pieces, and loops that
-    write nothing are bounded by the loop limit instead."""
+    is read every 32nd write: a render writes thousands of small pieces, and work that
+    writes nothing is held to the same deadline by GuardedContext."""
 
     def __init__(self, deadline: float | None = None) -> None:
         super().__init__()
@@ -116,14 +116,16 @@ class GuardedContext(RenderContext):
 
     def filter(self, name: str, token: Any) -> Any:
         self.check_deadline()
-        return super().filter(name, token)
+        return RenderContext.filter(self, name, token)
 
     def get_buffer(self, buf: Any = None) -> StringIO:
         return GuardedBuffer(self.deadline)
 
     @contextmanager
     def loop(self, namespace: Any, forloop: Any) -> Iterator[RenderContext]:
-        forloop.it = self._until_deadline(forloop.it)
+        self.check_deadline()
+        if forloop.length > 64:  # a cart's few items need no clock on every one
+            forloop.it = self._until_deadline(forloop.it)
         with super().loop(namespace, forloop) as context:
             yield context
 

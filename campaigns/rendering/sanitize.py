@@ -68,11 +68,17 @@ def clean_fragment(markup: str, rich_text_only: bool = False) -> str:
         url_schemes=URL_SCHEMES,
         link_rel=None,
         strip_comments=False,  # Liquid tags travel as comments (see shield.py)
+        attribute_filter=clean_style_attribute,
     )
 
 
 def clean_css(css: str) -> str:
     return DANGEROUS_CSS.sub("", css).replace("</", "")
+
+
+def clean_style_attribute(tag: str, attribute: str, value: str) -> str:
+    """nh3 keeps style attributes as they are; they get the stylesheet's cleaning."""
+    return clean_css(value) if attribute == "style" else value
 
 
 def is_full_document(markup: str) -> bool:
@@ -108,6 +114,7 @@ def clean_mjml_output(document: str) -> str:
         url_schemes=URL_SCHEMES,
         link_rel=None,
         strip_comments=False,
+        attribute_filter=clean_style_attribute,
     )
     background = BODY_BACKGROUND.search(document)
     style = f' style="word-spacing:normal;background-color:{background[1]}"' if background else ""

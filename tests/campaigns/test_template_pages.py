@@ -207,7 +207,7 @@ def test_blocks_are_added_moved_and_deleted_without_losing_unsaved_edits(editor_
     data = {**data, **scrape(added)}
     assert block_types(data) == ["heading", "text", "button", "footer"]  # above the footer
     assert data["b1:html"] == "<p>An unsaved edit.</p>"
-    assert 'hx-swap-oob="true"' in added.content.decode()  # the preview follows
+    assert 'data-testid="preview" hx-swap-oob="true"' in added.content.decode()  # preview follows
 
     moved = editor_client.post(
         tpage("template_blocks", template), {**data, "op": "down", "at": "0"}, headers=HTMX
@@ -284,6 +284,27 @@ def test_broken_liquid_is_shown_with_line_and_column_and_nothing_is_saved(editor
 
     htmx = editor_client.post(tpage("template_edit", template), data, headers=HTMX)
     assert htmx.status_code == 422
+
+
+def test_a_block_problem_is_shown_on_its_card(editor_client, template):
+    data = scrape(editor_client.get(tpage("template_edit", template)))
+    response = editor_client.post(
+        tpage("template_blocks", template),
+        {**data, "op": "add", "new_type": "button"},
+        headers=HTMX,
+    )
+    data = _replace_blocks(data, scrape(response))
+    data["b2:url"] = "javascript:alert(1)"
+    saved = editor_client.post(tpage("template_edit", template), data, headers=HTMX)
+    assert saved.status_code == 422
+    card = re.search(
+        r'<div class="block-card invalid"[^>]*data-number="3">.*?</div>',
+        saved.content.decode(),
+        re.S,
+    )
+    assert card and "url must start with https://" in saved.content.decode()
+    template.refresh_from_db()
+    assert len(template.blocks) == 3
 
 
 def test_a_taken_name_is_a_field_error(editor_client, template):
