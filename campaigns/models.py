@@ -294,7 +294,7 @@ class MessageEvent(WorkspaceOwned):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=14, choices=MessageEventKind.choices)
     occurred_at = models.DateTimeField()
-    event_id = models.CharField(max_length=200, null=True, blank=True, unique=True)  # noqa: DJ001
+    event_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     machine = models.BooleanField(default=False)
     url = models.TextField(blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
