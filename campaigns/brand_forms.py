@@ -10,10 +10,10 @@ from .models import FONT_CHOICES, SOCIAL_NETWORKS, BrandKit
 from .services import COLOR_FIELDS, LOGO_MAX_BYTES
 
 COLOR_LABELS = {
-    "primary_color": "Primary (links, header)",
+    "primary_color": "Primary",
     "text_color": "Text",
-    "background_color": "Page background",
-    "content_background_color": "Content background",
+    "background_color": "Background",
+    "content_background_color": "Content area",
     "button_color": "Buttons",
     "button_text_color": "Button text",
 }
