@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.http import HttpRequest
+from django.utils import timezone
 
 from workspaces.admin import WorkspaceOwnedAdmin
 
@@ -26,6 +27,8 @@ from .models import (
     MessageEvent,
     SendingPolicy,
     TemplateRevision,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 BY_WORKSPACE = ("workspace__agency", "workspace")
@@ -214,9 +217,72 @@ class SendingPolicyAdmin(WorkspaceOwnedAdmin):
 
 @admin.register(EspConnection)
 class EspConnectionAdmin(WorkspaceOwnedAdmin):
-    """Credentials are never shown: they are changed on the workspace's sending page."""
+    """Status, errors and pausing; the credentials and webhook secret are never shown here
+    (they are entered, encrypted, on the workspace's Sending settings page)."""
 
-    list_display = ("workspace", "provider", "status", "checked_at", "paused_at")
-    list_filter = ("provider", "status", *BY_WORKSPACE)
-    exclude = ("credentials", "webhook_secret")
-    readonly_fields = ("public_id", "last_error", "checked_at", "created_at", "updated_at")
+    list_display = ("workspace", "provider", "status", "paused_at", "checked_at", "updated_at")
+    list_filter = ("provider", "status", ("paused_at", admin.EmptyFieldListFilter), *BY_WORKSPACE)
+    search_fields = ("workspace__name", "workspace__slug", "last_error")
+    fields = (
+        "workspace", "public_id", "provider", "settings", "rate_per_second", "status",
+        "last_error", "checked_at", "paused_at", "has_credentials", "created_at", "updated_at",
+    )  # fmt: skip
+    readonly_fields = (
+        "workspace", "public_id", "provider", "settings", "status", "last_error", "checked_at",
+        "has_credentials", "created_at", "updated_at",
+    )  # fmt: skip
+    actions = ("pause_sending", "resume_sending")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created by the workspace's Sending settings page
+
+    @admin.display(boolean=True, description="credentials stored")
+    def has_credentials(self, connection: EspConnection) -> bool:
+        return bool(connection.credentials)
+
+    @admin.action(description="Pause sending of the selected workspaces")
+    def pause_sending(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        updated = queryset.filter(paused_at__isnull=True).update(paused_at=timezone.now())
+        self.message_user(request, f"Paused {updated} workspace(s).")
+
+    @admin.action(description="Resume sending of the selected workspaces")
+    def resume_sending(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        updated = queryset.filter(paused_at__isnull=False).update(paused_at=None)
+        self.message_user(request, f"Resumed {updated} workspace(s).")
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ("event", "status", "attempts", "response_status", "error", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return WebhookDelivery.all_workspaces.all()
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(WorkspaceOwnedAdmin):
+    list_display = ("url", "workspace", "active", "consecutive_failures", "created_at")
+    list_filter = ("active", *BY_WORKSPACE)
+    search_fields = ("url",)
+    exclude = ("secret",)
+    inlines = (WebhookDeliveryInline,)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(WorkspaceOwnedAdmin):
+    list_display = ("event", "endpoint", "status", "attempts", "response_status", "created_at")
+    list_filter = ("status", "event", *BY_WORKSPACE)
+    raw_id_fields = ("endpoint",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

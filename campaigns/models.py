@@ -329,3 +329,80 @@ class SendingPolicy(WorkspaceOwned):
 
     def __str__(self) -> str:
         return f"Sending policy of workspace {self.workspace_id}"
+
+
+# --- outgoing webhooks -----------------------------------------------------------------
+
+WEBHOOK_EVENTS = (
+    "contact.subscribed",
+    "contact.unsubscribed",
+    "message.bounced",
+    "message.complained",
+    "message.opened",
+    "message.clicked",
+    "message.converted",
+)
+
+
+class WebhookEndpoint(WorkspaceOwned):
+    """A URL of the workspace's own systems that hears about contact and message events,
+    each request signed with HMAC-SHA256 of its body under `secret`."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="The event names it subscribes to.")
+    secret = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_reason = models.TextField(blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Delivered"
+    RETRYING = "retrying", "Retrying"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(WorkspaceOwned):
+    """One event sent (or being sent) to one endpoint: the delivery log."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=40)
+    event_key = models.CharField(max_length=200, help_text="Makes repeats of an event one.")
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(WorkspaceOwned.Meta):
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event_key"], name="webhookdelivery_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhookdelivery_due",
+                condition=models.Q(status__in=["pending", "retrying"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.endpoint_id}"
