@@ -26,6 +26,7 @@ from .models import (
     SOCIAL_NETWORKS,
     BrandKit,
     EmailTemplate,
+    SendingPolicy,
     TemplateKind,
     TemplatePurpose,
     TemplateRevision,
@@ -63,15 +64,20 @@ class TemplateNotSendable(ValidationError):
 # --- brand kit -------------------------------------------------------------------------
 
 
-def brand_kit_for(workspace: Workspace) -> BrandKit:
-    kit = BrandKit.objects.for_workspace(workspace).first()
-    if kit is None:
+def one_per_workspace(model: type, workspace: Workspace):  # type: ignore[no-untyped-def]
+    """The workspace's single row of `model`, created with its defaults on first use."""
+    row = model.objects.for_workspace(workspace).first()
+    if row is None:
         try:
             with transaction.atomic():
-                kit = BrandKit.objects.create(workspace=workspace)
+                row = model.objects.create(workspace=workspace)
         except IntegrityError:  # created by a concurrent request
-            kit = BrandKit.objects.for_workspace(workspace).get()
-    return kit
+            row = model.objects.for_workspace(workspace).get()
+    return row
+
+
+def brand_kit_for(workspace: Workspace) -> BrandKit:
+    return one_per_workspace(BrandKit, workspace)
 
 
 def logo_url(kit: BrandKit) -> str:
@@ -465,3 +471,10 @@ def send_test(template: EmailTemplate, *, to: str, contact: Contact | None = Non
         from_email=workspace_sender(workspace),
     )
     return result.email
+
+
+# --- sending policy --------------------------------------------------------------------
+
+
+def sending_policy_for(workspace: Workspace) -> SendingPolicy:
+    return one_per_workspace(SendingPolicy, workspace)

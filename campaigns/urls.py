@@ -5,4 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("campaigns.brand_urls")),
     path("", include("campaigns.template_urls")),
+    path("", include("campaigns.esp_urls")),
+    path("", include("campaigns.policy_urls")),
 ]
