@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from ipaddress import ip_network
 from pathlib import Path
 
 import environ
@@ -204,6 +205,34 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SANDBOX_RETENTION_DAYS = env.int("SANDBOX_RETENTION_DAYS", default=30)
 # Anymail settings for a platform-wide ESP backend, as JSON, e.g. {"POSTMARK_SERVER_TOKEN": "…"}
 ANYMAIL = env.json("ANYMAIL", default={})
+
+# --- Tracking links: open pixel, click redirect, unsubscribe, preference centre -----------
+# The address those links start with; another host name only if it reaches this app too.
+_tracking = env.url("MAILPATH_TRACKING_URL", default=SITE_URL)
+if _tracking.scheme not in {"http", "https"} or not _tracking.netloc:
+    raise ImproperlyConfigured(
+        f"MAILPATH_TRACKING_URL={_tracking.geturl()!r}: use a full URL like "
+        "https://links.example.com."
+    )
+MAILPATH_TRACKING_URL = _tracking.geturl().rstrip("/")
+# An open this soon after sending without a user agent, or a click this soon after
+# sending or delivery, is a machine (a privacy proxy or a link scanner), not a person.
+MAILPATH_MACHINE_OPEN_SECONDS = env.int("MAILPATH_MACHINE_OPEN_SECONDS", default=60)
+MAILPATH_SCANNER_CLICK_SECONDS = env.int("MAILPATH_SCANNER_CLICK_SECONDS", default=10)
+# More user-agent fragments (any case) that mark a machine, on top of the built-in list.
+MAILPATH_MACHINE_USER_AGENTS = _env_list("MAILPATH_MACHINE_USER_AGENTS", [])
+# Networks (CIDR) whose opens are machine opens, e.g. a mail privacy proxy's egress ranges.
+MAILPATH_MACHINE_OPEN_NETWORKS = _env_list("MAILPATH_MACHINE_OPEN_NETWORKS", [])
+try:
+    for _network in MAILPATH_MACHINE_OPEN_NETWORKS:
+        ip_network(_network, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MAILPATH_MACHINE_OPEN_NETWORKS: {exc}") from exc
+if min(MAILPATH_MACHINE_OPEN_SECONDS, MAILPATH_SCANNER_CLICK_SECONDS) < 0:
+    raise ImproperlyConfigured(
+        "MAILPATH_MACHINE_OPEN_SECONDS and MAILPATH_SCANNER_CLICK_SECONDS cannot be negative."
+    )
+
 # Keys that encrypt workspaces' ESP credentials: comma-separated Fernet keys, the first
 # encrypts and all decrypt (rotation). Empty: a key derived from SECRET_KEY.
 MAILPATH_ENCRYPTION_KEY = _env_list("MAILPATH_ENCRYPTION_KEY", [])
@@ -305,7 +334,43 @@ PERIODIC_TASKS = {
     "purge expired invitations": ("workspaces.tasks.purge_expired_invitations", 3600, "default"),
     "prune sandbox inbox": ("workspaces.tasks.prune_sandbox_messages", 3600, "default"),
     "refresh segments": ("contacts.segments.tasks.refresh_all_segments", 3600, "default"),
+    # Deferred and retried messages come due without anyone enqueueing: look every minute.
+    "deliver queued messages": ("campaigns.tasks.deliver_queued", 60, "send"),
+    "reconcile stuck messages": ("campaigns.tasks.reconcile_stuck_messages", 60, "send"),
+    # Outgoing webhooks whose retry time has come (and any whose task was lost).
+    "deliver due webhooks": ("campaigns.tasks.deliver_due_webhooks", 60, "default"),
 }
+
+# --- Sending pipeline (campaigns/sending/deliver.py) ----------------------------------
+# Messages one worker claims and delivers at a time (Postmark takes 500 per batch call).
+MAILPATH_SEND_BATCH_SIZE = env.int("MAILPATH_SEND_BATCH_SIZE", default=500)
+# Most deliver tasks one enqueue starts (one per batch of new messages): about the number
+# of send worker processes, so a big send spreads over all of them.
+MAILPATH_SEND_TASKS = env.int("MAILPATH_SEND_TASKS", default=4)
+# Calls in flight per worker for ESPs without a batch endpoint (one connection each).
+MAILPATH_SEND_THREADS = env.int("MAILPATH_SEND_THREADS", default=8)
+# Use the ESP's batch endpoint for distinct messages where it has one (Postmark).
+MAILPATH_ESP_BATCH_API = _env_bool("MAILPATH_ESP_BATCH_API", default=True)
+if not 1 <= MAILPATH_SEND_BATCH_SIZE <= 5000 or MAILPATH_SEND_TASKS < 1:
+    raise ImproperlyConfigured(
+        "MAILPATH_SEND_BATCH_SIZE must be 1..5000 and MAILPATH_SEND_TASKS at least 1."
+    )
+if not 1 <= MAILPATH_SEND_THREADS <= 64:
+    raise ImproperlyConfigured("MAILPATH_SEND_THREADS must be 1..64.")
+
+# --- Outgoing webhooks (campaigns/sending/outgoing.py, safe_http.py) ---------------------
+# Let webhook endpoints be private, loopback or link-local addresses (receivers on the
+# installation's own network). Off, a workspace user cannot make the server call internal
+# services or the cloud metadata address.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = _env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# Seconds one webhook request may take (connect, send, answer), 1..60.
+WEBHOOKS_TIMEOUT_SECONDS = env.int("WEBHOOKS_TIMEOUT_SECONDS", default=10)
+# Disable an endpoint after this many deliveries in a row failed for good (0: never).
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
+if not 1 <= WEBHOOKS_TIMEOUT_SECONDS <= 60 or WEBHOOKS_DISABLE_AFTER_FAILURES < 0:
+    raise ImproperlyConfigured(
+        "WEBHOOKS_TIMEOUT_SECONDS must be 1..60 and WEBHOOKS_DISABLE_AFTER_FAILURES 0 or more."
+    )
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

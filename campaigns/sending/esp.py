@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from anymail.exceptions import AnymailError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -47,9 +48,9 @@ MASK = "••••"
 
 @dataclass(frozen=True)
 class Field:
-    """One thing an admin enters. `kwarg` is the backend's init keyword (None: kept for
-    another use, e.g. a webhook signing key). `choices` for a select; `kind` is text,
-    int, url or choice."""
+    """One thing an admin enters. `kind` is text, int, url or choice (with `choices`).
+    `to_backend` False: stored for another use (a webhook signing key), not passed to the
+    email backend."""
 
     name: str
     label: str
@@ -58,16 +59,11 @@ class Field:
     default: Any = ""
     help: str = ""
     choices: tuple[tuple[str, str], ...] = ()
-    kwarg: str | None = None
-
-    @property
-    def backend_kwarg(self) -> str | None:
-        return self.kwarg if self.kwarg is not None else self.name
+    to_backend: bool = True
 
 
 def _webhook_only(name: str, label: str, help: str) -> Field:
-    field_ = Field(name, label, help=help, kwarg="")
-    return field_
+    return Field(name, label, help=help, to_backend=False)
 
 
 @dataclass(frozen=True)
@@ -101,8 +97,8 @@ class Provider:
         kwargs: dict[str, Any] = {}
         for f in self.fields:
             value = values.get(f.name, f.default)
-            if f.backend_kwarg and value not in ("", None):
-                kwargs[f.backend_kwarg] = value
+            if f.to_backend and value not in ("", None):
+                kwargs[f.name] = value
         if self.backend.startswith("anymail."):
             kwargs.setdefault("timeout", HTTP_TIMEOUT_SECONDS)
         return kwargs
@@ -110,9 +106,7 @@ class Provider:
 
 def _api_url(default: str, *others: tuple[str, str], help: str = "") -> Field:
     choices = ((default, f"{default} (default)"), *others)
-    return Field(
-        "api_url", "API endpoint", kind="url", default=default, choices=choices, help=help
-    )
+    return Field("api_url", "API endpoint", kind="url", default=default, choices=choices, help=help)
 
 
 def _ses_kwargs(values: dict[str, Any]) -> dict[str, Any]:
@@ -169,16 +163,21 @@ PROVIDERS: dict[str, Provider] = {
             ),
             option_fields=(
                 Field(
-                    "region", "Region", required=True, kind="choice", default="us-east-1",
+                    "region",
+                    "Region",
+                    required=True,
+                    kind="choice",
+                    default="us-east-1",
                     choices=tuple((r, r) for r in SES_REGIONS),
                     help="The AWS region where your SES identities are verified.",
                 ),
                 Field(
-                    "configuration_set_name", "Configuration set",
+                    "configuration_set_name",
+                    "Configuration set",
                     help="The SES configuration set that publishes events to your SNS "
                     "topic (needed for bounces, complaints, opens and clicks).",
                 ),
-            ),  # fmt: skip
+            ),
             merge_batch_limit=50,
             docs_url="https://anymail.dev/en/stable/esps/amazon_ses/",
             webhook_esp="amazon_ses",
@@ -191,14 +190,16 @@ PROVIDERS: dict[str, Provider] = {
             secret_fields=(
                 Field("api_key", "API key", required=True),
                 _webhook_only(
-                    "webhook_signing_key", "HTTP webhook signing key",
+                    "webhook_signing_key",
+                    "HTTP webhook signing key",
                     "From Mailgun's Webhooks page: lets Mailpath check that webhook "
                     "calls come from Mailgun.",
                 ),
-            ),  # fmt: skip
+            ),
             option_fields=(
                 Field(
-                    "sender_domain", "Sending domain",
+                    "sender_domain",
+                    "Sending domain",
                     help="Leave blank to use the domain of each message's From address.",
                 ),
                 _api_url(
@@ -206,7 +207,7 @@ PROVIDERS: dict[str, Provider] = {
                     ("https://api.eu.mailgun.net/v3", "https://api.eu.mailgun.net/v3 (EU)"),
                     help="Choose the EU endpoint if your Mailgun domain is in the EU region.",
                 ),
-            ),  # fmt: skip
+            ),
             merge_batch_limit=1000,
             docs_url="https://anymail.dev/en/stable/esps/mailgun/",
             webhook_esp="mailgun",
@@ -218,12 +219,13 @@ PROVIDERS: dict[str, Provider] = {
             secret_fields=(Field("server_token", "Server API token", required=True),),
             option_fields=(
                 Field(
-                    "message_stream", "Message stream",
+                    "message_stream",
+                    "Message stream",
                     help="Postmark wants marketing mail on a broadcast stream, e.g. "
                     "“broadcast”. Blank: the server's default transactional stream.",
                 ),
                 _api_url("https://api.postmarkapp.com/"),
-            ),  # fmt: skip
+            ),
             batch_limit=500,
             merge_batch_limit=500,
             docs_url="https://anymail.dev/en/stable/esps/postmark/",
@@ -233,7 +235,15 @@ PROVIDERS: dict[str, Provider] = {
             key=EspProvider.SENDGRID,
             label="SendGrid",
             backend="anymail.backends.sendgrid.EmailBackend",
-            secret_fields=(Field("api_key", "API key", required=True),),
+            secret_fields=(
+                Field("api_key", "API key", required=True),
+                _webhook_only(
+                    "webhook_verification_key",
+                    "Signed Event Webhook verification key",
+                    "Optional: the public key SendGrid shows when you turn on signed event "
+                    "webhooks; lets Mailpath check their signatures.",
+                ),
+            ),
             option_fields=(
                 _api_url(
                     "https://api.sendgrid.com/v3/",
@@ -293,11 +303,12 @@ PROVIDERS: dict[str, Provider] = {
             secret_fields=(
                 Field("api_key", "API key", required=True),
                 _webhook_only(
-                    "signing_secret", "Webhook signing secret",
+                    "signing_secret",
+                    "Webhook signing secret",
                     "From Resend's webhook details (starts with whsec_): lets Mailpath "
                     "check that webhook calls come from Resend.",
                 ),
-            ),  # fmt: skip
+            ),
             option_fields=(_api_url("https://api.resend.com/"),),
             idempotency=True,  # the Idempotency-Key HTTP header, kept for 24 hours
             merge_batch_limit=100,
@@ -314,14 +325,18 @@ PROVIDERS: dict[str, Provider] = {
                 Field("port", "Port", required=True, kind="int", default=587),
                 Field("username", "Username"),
                 Field(
-                    "security", "Security", required=True, kind="choice", default="starttls",
+                    "security",
+                    "Security",
+                    required=True,
+                    kind="choice",
+                    default="starttls",
                     choices=(
                         ("starttls", "STARTTLS (usually port 587)"),
                         ("ssl", "TLS on connect (usually port 465)"),
                         ("none", "None (not recommended)"),
                     ),
                 ),
-            ),  # fmt: skip
+            ),
             docs_url="https://docs.djangoproject.com/en/5.2/topics/email/#smtp-backend",
             build_kwargs=_smtp_kwargs,
         ),
@@ -364,9 +379,7 @@ def stored_secret_names(connection: EspConnection) -> set[str]:
 
 
 def is_paused(workspace: Workspace) -> bool:
-    return (
-        EspConnection.objects.for_workspace(workspace).filter(paused_at__isnull=False).exists()
-    )
+    return EspConnection.objects.for_workspace(workspace).filter(paused_at__isnull=False).exists()
 
 
 def sending_hold(workspace: Workspace) -> str | None:
@@ -450,8 +463,8 @@ def save_connection(
 
     with transaction.atomic():
         connection = connection_settings(workspace)
-        connection = EspConnection.objects.for_workspace(workspace).select_for_update().get(
-            pk=connection.pk
+        connection = (
+            EspConnection.objects.for_workspace(workspace).select_for_update().get(pk=connection.pk)
         )
         kept: dict[str, Any] = {}
         if connection.provider == provider:
@@ -516,7 +529,7 @@ def _clean_options(
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 errors.setdefault(f.name, []).append("Enter a full http(s) URL.")
                 continue
-        elif f.kind == "choice" and f.name != "api_url" and value not in dict(f.choices):
+        elif f.kind == "choice" and value not in dict(f.choices):
             errors.setdefault(f.name, []).append("Choose one of the listed values.")
             continue
         cleaned[f.name] = value
@@ -550,9 +563,7 @@ def pause_sending(workspace: Workspace) -> None:
 
 
 def resume_sending(workspace: Workspace) -> None:
-    EspConnection.objects.for_workspace(workspace).update(
-        paused_at=None, updated_at=timezone.now()
-    )
+    EspConnection.objects.for_workspace(workspace).update(paused_at=None, updated_at=timezone.now())
 
 
 def mark_failing(workspace: Workspace, reason: str) -> None:
@@ -584,22 +595,20 @@ def mark_ok(workspace: Workspace) -> None:
 
 
 @dataclass(frozen=True)
-class TestSend:
+class SendCheck:
     ok: bool
     to: str
     provider: str
     error: str = ""
 
-    __test__ = False  # not a pytest class
 
-
-def send_test_email(workspace: Workspace, *, to: str) -> TestSend:
+def send_test_email(workspace: Workspace, *, to: str) -> SendCheck:
     """Send a short email through the workspace's connection and record the outcome on it
     (working / failing with the ESP's reason). Never raises for an ESP problem."""
     connection_row = connection_settings(workspace)
     provider = provider_of(connection_row)
     if not to:
-        return TestSend(False, to, provider.key, "Your account has no email address.")
+        return SendCheck(False, to, provider.key, "Your account has no email address.")
     try:
         connection, provider_key = connection_for(workspace)
         message = EmailMultiAlternatives(
@@ -616,20 +625,18 @@ def send_test_email(workspace: Workspace, *, to: str) -> TestSend:
         message.metadata = workspace_metadata(workspace)  # type: ignore[attr-defined]
         if not connection.send_messages([message]):
             raise RuntimeError("The ESP accepted no message.")
-    except Exception as error:  # noqa: BLE001 - any ESP failure is shown, never a 500
+    except Exception as error:  # any ESP failure is shown and recorded, never a 500
         reason = describe_error(error, connection_row)
         mark_failing(workspace, reason)
-        return TestSend(False, to, provider.key, reason)
+        return SendCheck(False, to, provider.key, reason)
     mark_ok(workspace)
-    return TestSend(True, to, provider_key)
+    return SendCheck(True, to, provider_key)
 
 
 def describe_error(error: BaseException, connection: EspConnection | None = None) -> str:
     """The ESP's message for a person to read (Anymail's text carries the API's answer),
     with any stored secret masked in case an ESP echoes one back."""
-    if isinstance(error, secrets.CredentialsUnreadable):
-        text = str(error)
-    elif type(error).__module__.startswith("anymail"):
+    if isinstance(error, (secrets.CredentialsUnreadable, AnymailError)):
         text = str(error)
     else:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
