@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from campaigns import api as campaigns_api
+from campaigns import transactional_api
 from contacts import api as contacts_api
 from contacts.segments import api as segments_api
 from workspaces import api as workspace_api
@@ -19,6 +20,7 @@ router.register("personas", contacts_api.PersonaViewSet, basename="persona")
 router.register("stages", contacts_api.StageViewSet, basename="stage")
 router.register("segments", segments_api.SegmentViewSet, basename="segment")
 router.register("templates", campaigns_api.EmailTemplateViewSet, basename="email-template")
+router.register("messages", transactional_api.MessageViewSet, basename="message")
 
 urlpatterns = [
     path(

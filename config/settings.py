@@ -205,6 +205,21 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SANDBOX_RETENTION_DAYS = env.int("SANDBOX_RETENTION_DAYS", default=30)
 # Anymail settings for a platform-wide ESP backend, as JSON, e.g. {"POSTMARK_SERVER_TOKEN": "…"}
 ANYMAIL = env.json("ANYMAIL", default={})
+if not isinstance(ANYMAIL, dict):
+    raise ImproperlyConfigured('ANYMAIL must be a JSON object, e.g. {"WEBHOOK_SECRET": "u:p"}.')
+# Basic auth ("user:password"; comma-separated to rotate) that the installation's own ESP
+# account puts in its tracking webhook URLs. Workspaces with their own ESP connection use
+# their own secret instead (see docs/sending.md, "Tracking webhooks").
+_webhook_secrets = _env_list("ANYMAIL_WEBHOOK_SECRET", [])
+for _secret in _webhook_secrets:
+    _user, _, _password = _secret.partition(":")
+    if not _user or len(_password) < 16:
+        raise ImproperlyConfigured(
+            "ANYMAIL_WEBHOOK_SECRET: use user:password with a password of 16 characters "
+            "or more (comma-separated to accept several while rotating)."
+        )
+if _webhook_secrets:
+    ANYMAIL["WEBHOOK_SECRET"] = _webhook_secrets
 
 # --- Tracking links: open pixel, click redirect, unsubscribe, preference centre -----------
 # The address those links start with; another host name only if it reaches this app too.
@@ -324,6 +339,9 @@ CELERY_TASK_QUEUES = [
 # Task name patterns to queues: sending gets its own workers so a large import or a
 # rollup rebuild never delays an email.
 CELERY_TASK_ROUTES = {
+    # Outgoing webhooks wait on customers' servers: keep them off the send workers.
+    "campaigns.tasks.deliver_webhooks": {"queue": "default"},
+    "campaigns.tasks.deliver_due_webhooks": {"queue": "default"},
     "campaigns.tasks.*": {"queue": "send"},
     "analytics.tasks.*": {"queue": "analytics"},
 }

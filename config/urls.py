@@ -24,10 +24,12 @@ urlpatterns = [
         include((api_urls.urlpatterns, "api"), namespace="workspace-api"),
     ),
     path("v1/", include("contacts.ingest_urls")),
+    path("anymail/", include("campaigns.webhook_urls")),
     path("w/<slug:workspace_slug>/", include("workspaces.urls")),
     path("w/<slug:workspace_slug>/", include("contacts.urls")),
     path("w/<slug:workspace_slug>/", include("campaigns.urls")),
     path("", include("contacts.public_urls")),
     path("", include("campaigns.public_urls")),
+    path("", include("campaigns.tracking_urls")),
     path("", include("workspaces.account_urls")),
 ]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from workspaces.models import Workspace
 
 from . import contact_store, event_store
-from .attributes import clean_attributes, clean_contact_fields, field_definitions
+from .attributes import clean_attributes, clean_contact_fields, clean_email, field_definitions
 from .models import (
     DEFAULT_STAGES,
     AnonymousId,
@@ -40,7 +40,7 @@ from .models import (
     TopicPreference,
     email_hash,
 )
-from .signals import contacts_changed, events_recorded
+from .signals import contacts_changed, events_recorded, subscription_changed
 
 MAX_BULK_CONTACTS = 1000
 MAX_TAG_LENGTH = 80
@@ -349,6 +349,10 @@ def upsert_contacts(
         _announce_contacts(workspace, tagged, {"tags"})
         _announce_contacts(workspace, written.moved, {"stage"})
         _announce_contacts(workspace, [pk for _, pk in written.touched], changes)
+        if subscribe:
+            _announce_subscription(
+                workspace, new_opt_ins, SubscriptionStatus.SUBSCRIBED, source, now
+            )
     return results
 
 
@@ -632,6 +636,7 @@ def set_subscription(
     )
     record_consents(workspace=workspace, contacts=changing, consent=consent, at=at)
     _announce_contacts(workspace, [c.pk for c in changing], {"status"})
+    _announce_subscription(workspace, [c.pk for c in changing], status, consent.method, at)
     return len(changing)
 
 
@@ -689,6 +694,115 @@ def erase_contact(*, workspace: Workspace, contact: Contact) -> None:
     )
     Event.objects.for_workspace(workspace).filter(contact=contact).delete()
     contact.delete()
+
+
+# --- the suppression list ----------------------------------------------------------------
+
+# A stronger reason replaces a weaker one: an address added by hand that later bounces must
+# stop transactional mail too. The contact of a bounced or complained address takes that
+# status.
+SUPPRESSION_STRENGTH = {
+    SuppressionReason.MANUAL: 0,
+    SuppressionReason.BOUNCED: 1,
+    SuppressionReason.COMPLAINED: 2,
+    SuppressionReason.ERASED: 3,
+}
+SUPPRESSION_STATUSES = {
+    SuppressionReason.BOUNCED: SubscriptionStatus.BOUNCED,
+    SuppressionReason.COMPLAINED: SubscriptionStatus.COMPLAINED,
+}
+SUPPRESSION_IMPORT_BATCH = 1000
+
+
+@transaction.atomic
+def suppress(
+    *,
+    workspace: Workspace,
+    email: str,
+    reason: str,
+    source: str = "",
+    at: dt.datetime | None = None,
+) -> Suppression:
+    """Put an address on the workspace's suppression list (only its hash is kept). A hard
+    bounce or spam complaint also marks the address's contact bounced / complained, with a
+    consent record saying why (`source`). Raises ValidationError for a bad address."""
+    if reason not in SUPPRESSION_STRENGTH:
+        raise ValidationError({"reason": f"“{reason}” is not a suppression reason."})
+    address = clean_email(email)
+    entry, created = Suppression.objects.for_workspace(workspace).get_or_create(
+        workspace=workspace, email_hash=email_hash(address), defaults={"reason": reason}
+    )
+    if not created and SUPPRESSION_STRENGTH[reason] > SUPPRESSION_STRENGTH[entry.reason]:
+        entry.reason = reason
+        entry.save(update_fields=["reason", "updated_at"])
+    status = SUPPRESSION_STATUSES.get(reason)
+    if status is not None:
+        contacts = Contact.objects.for_workspace(workspace).filter(email=address)
+        if status == SubscriptionStatus.BOUNCED:  # a complaint says more than a bounce
+            contacts = contacts.exclude(status=SubscriptionStatus.COMPLAINED)
+        set_subscription(
+            workspace=workspace,
+            contacts=contacts,
+            status=status,
+            consent=ConsentInput(
+                method=Source.SYSTEM,
+                kind=ConsentKind.OPT_OUT,
+                source=source[:255],
+                text_shown=f"Suppressed: {SuppressionReason(reason).label.lower()}.",
+            ),
+            at=at,
+        )
+    return entry
+
+
+def suppress_many(
+    *, workspace: Workspace, emails: Iterable[str], reason: str = SuppressionReason.MANUAL
+) -> tuple[int, int]:
+    """Suppress clean addresses in bulk (a CSV import). Contacts keep their status.
+    Returns (added, already on the list)."""
+    hashes = list(dict.fromkeys(email_hash(e) for e in emails))
+    added = 0
+    with transaction.atomic():
+        for start in range(0, len(hashes), SUPPRESSION_IMPORT_BATCH):
+            chunk = hashes[start : start + SUPPRESSION_IMPORT_BATCH]
+            known = set(
+                Suppression.objects.for_workspace(workspace)
+                .filter(email_hash__in=chunk)
+                .values_list("email_hash", flat=True)
+            )
+            new = [
+                Suppression(workspace=workspace, email_hash=h, reason=reason)
+                for h in chunk
+                if h not in known
+            ]
+            Suppression.objects.for_workspace(workspace).bulk_create(new, ignore_conflicts=True)
+            added += len(new)
+    return added, len(hashes) - added
+
+
+def unsuppress(*, workspace: Workspace, email: str) -> bool:
+    """Take an address off the suppression list; False if it was not on it. Its contact
+    keeps its status (a bounced contact stays bounced until someone changes it)."""
+    address = clean_email(email)
+    deleted, _ = (
+        Suppression.objects.for_workspace(workspace).filter(email_hash=email_hash(address)).delete()
+    )
+    return bool(deleted)
+
+
+def suppression_for(*, workspace: Workspace, email: str) -> Suppression | None:
+    """The list entry for an address, or None. Raises ValidationError for a bad address."""
+    address = clean_email(email)
+    return (
+        Suppression.objects.for_workspace(workspace).filter(email_hash=email_hash(address)).first()
+    )
+
+
+def is_suppressed(*, workspace: Workspace, email: str) -> bool:
+    try:
+        return suppression_for(workspace=workspace, email=email) is not None
+    except ValidationError:
+        return False
 
 
 # --- events ----------------------------------------------------------------------------
@@ -778,5 +892,22 @@ def _announce_contacts(workspace: Workspace, contact_ids: list[int], changes: se
     transaction.on_commit(
         lambda: contacts_changed.send(
             sender=Contact, workspace_id=workspace.pk, contact_ids=contact_ids, changes=changes
+        )
+    )
+
+
+def _announce_subscription(
+    workspace: Workspace, contact_ids: list[int], status: str, method: str, at: dt.datetime
+) -> None:
+    if not contact_ids:
+        return
+    transaction.on_commit(
+        lambda: subscription_changed.send(
+            sender=Contact,
+            workspace_id=workspace.pk,
+            contact_ids=contact_ids,
+            status=status,
+            method=method,
+            at=at,
         )
     )

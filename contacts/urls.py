@@ -1,7 +1,7 @@
 """Contacts pages, mounted under /w/<workspace_slug>/ by config.urls; each area keeps its
 routes in its own module."""
 
-from . import form_urls, import_urls, page_urls, settings_urls
+from . import form_urls, import_urls, page_urls, settings_urls, suppression_urls
 from .segments import urls as segment_urls
 
 urlpatterns = [
@@ -9,5 +9,6 @@ urlpatterns = [
     *import_urls.urlpatterns,
     *form_urls.urlpatterns,
     *settings_urls.urlpatterns,
+    *suppression_urls.urlpatterns,
     *segment_urls.urlpatterns,
 ]

@@ -4,6 +4,7 @@ names an object needs a factory in OBJECT_FACTORIES, or the walk fails and says 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,60 @@ OBJECT_FACTORIES: dict[str, Callable[[Workspace], Any]] = {
     "email-template-revisions": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
     "email-template-restore": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
     "email-template-duplicate": lambda ws: factories.EmailTemplateFactory(workspace=ws).public_id,
+    "email_id": lambda ws: _outbox_message(ws).public_id,
+    "webhook_id": lambda ws: _webhook_endpoint(ws).public_id,
+    "delivery_id": lambda ws: _webhook_delivery(ws).public_id,
+    "message-detail": lambda ws: _message(ws).public_id,
 }
+
+
+def _webhook_endpoint(ws: Workspace) -> Any:
+    from campaigns.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.for_workspace(ws).create(
+        workspace=ws, url="https://hooks.example.com/in", events=["message.opened"], secret="s"
+    )
+
+
+def _webhook_delivery(ws: Workspace) -> Any:
+    from campaigns.models import WebhookDelivery
+
+    return WebhookDelivery.objects.for_workspace(ws).create(
+        workspace=ws,
+        endpoint=_webhook_endpoint(ws),
+        event="message.opened",
+        event_key=f"walk:{uuid.uuid4()}",
+        payload={},
+        status="failed",
+    )
+
+
+def _message(ws: Workspace) -> Any:
+    from campaigns.models import Message
+
+    return Message.objects.for_workspace(ws).create(
+        workspace=ws,
+        to_email="walk@example.com",
+        source="transactional",
+        idempotency_key=f"walk:{uuid.uuid4()}",
+    )
+
+
+def _outbox_message(ws: Workspace) -> Any:
+    import uuid
+
+    from campaigns.models import Message
+
+    contact = factories.ContactFactory(workspace=ws)
+    return Message.objects.for_workspace(ws).create(
+        workspace=ws,
+        contact=contact,
+        to_email=contact.email,
+        source="campaign",
+        idempotency_key=f"walk:{uuid.uuid4()}",
+    )
+
+
 API_NAMESPACES = {"api", "workspace-api"}
 METHODS = ("get", "post", "patch", "delete")
 

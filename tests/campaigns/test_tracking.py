@@ -1,0 +1,418 @@
+"""The public endpoints emails link to: open pixel, click redirect, unsubscribe (RFC 8058
+one-click included) and preference centre."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from unittest import mock
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns.models import Message, MessageEvent, MessageEventKind
+from campaigns.sending import links
+from campaigns.services import update_brand_kit
+from campaigns.tracking_views import PIXEL_GIF, engagement_batch
+from contacts.models import ConsentRecord, Contact, Event, SubscriptionStatus, TopicPreference
+from tests.campaigns.test_links import make_message
+from tests.factories import ContactFactory, TopicFactory
+
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari"
+SHOP = "https://shop.example.com/sale?a=1&b=2"
+
+
+@pytest.fixture
+def client():
+    # A mail client or a mailbox provider: no session, no CSRF cookie, and CSRF enforced.
+    return Client(enforce_csrf_checks=True, HTTP_USER_AGENT=BROWSER)
+
+
+@pytest.fixture
+def message(workspace_a):
+    contact = ContactFactory(workspace=workspace_a, email="jamie@example.com")
+    return make_message(workspace_a, contact=contact)
+
+
+def path(url: str) -> str:
+    """The path and query of a link (the tracking host is another name for this app)."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def open_path(message) -> str:
+    return f"/o/{links.message_token(message)}.gif"
+
+
+def click_path(message, url=SHOP) -> str:
+    return path(links.click_url(links.message_token(message), url))
+
+
+def events(message, kind=None):
+    found = MessageEvent.objects.for_workspace(message.workspace_id).filter(message=message)
+    return found.filter(kind=kind) if kind else found
+
+
+def tampered(token: str) -> str:
+    middle = len(token) // 2
+    return token[:middle] + ("B" if token[middle] != "B" else "C") + token[middle + 1 :]
+
+
+# --- open pixel -----------------------------------------------------------------------------
+
+
+def test_the_pixel_is_a_gif_that_records_one_open(client, message):
+    response = client.get(open_path(message))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+    assert response.content == PIXEL_GIF and len(PIXEL_GIF) == 43
+    assert "no-store" in response["Cache-Control"]
+    event = events(message).get()
+    assert (event.kind, event.machine, event.user_agent) == ("opened", False, BROWSER)
+    message.refresh_from_db()
+    assert message.opened_at == event.occurred_at
+
+
+def test_repeated_opens_keep_the_first_open_time(client, message):
+    client.get(open_path(message))
+    message.refresh_from_db()
+    first = message.opened_at
+
+    client.get(open_path(message))
+    message.refresh_from_db()
+
+    assert events(message, "opened").count() == 2
+    assert message.opened_at == first
+
+
+def test_an_open_is_one_statement(client, message):
+    with CaptureQueriesContext(connection) as captured:
+        client.get(open_path(message))
+    statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert statements[0] == "SET LOCAL synchronous_commit TO off"
+    assert statements[1].lstrip().startswith("WITH message AS")
+    assert len(statements) == 2
+
+
+def test_apple_privacy_proxy_opens_are_kept_as_machine_opens(message):
+    proxy = Client(HTTP_USER_AGENT="Mozilla/5.0")
+
+    assert proxy.get(open_path(message)).status_code == 200
+
+    event = events(message).get()
+    assert event.machine and event.data == {"machine": "mail privacy proxy"}
+    message.refresh_from_db()
+    assert message.opened_at is None
+
+
+def test_an_open_without_user_agent_right_after_sending_is_a_machine(workspace_a):
+    message = make_message(workspace_a, sent_at=timezone.now() - dt.timedelta(seconds=3))
+    Client().get(open_path(message))
+    assert events(message).get().machine
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_both_ways_of_recording_judge_and_stamp_alike(workspace_a, monkeypatch, vendor):
+    monkeypatch.setattr(connections["default"], "vendor", vendor)  # sqlite: the ORM path
+    just_sent = make_message(workspace_a, sent_at=timezone.now() - dt.timedelta(seconds=3))
+    earlier = make_message(workspace_a)
+    ref = links.read_token(links.message_token(just_sent))
+    earlier_ref = links.read_token(links.message_token(earlier))
+
+    links.record_open(ref, links.Hit(""))
+    links.record_click(ref, SHOP, links.Hit(BROWSER))
+    links.record_open(earlier_ref, links.Hit("Mozilla/5.0"))
+    links.record_click(earlier_ref, SHOP, links.Hit(BROWSER))
+    gone = links.MessageRef(workspace_a.pk, uuid.uuid4())
+
+    assert links.record_open(gone, links.Hit(BROWSER)) is None
+    assert [(e.kind, e.data) for e in events(just_sent).order_by("id")] == [
+        ("opened", {"machine": links.OPENED_RIGHT_AFTER_SENDING}),
+        ("clicked", {"machine": links.CLICKED_RIGHT_AFTER_DELIVERY}),
+    ]
+    assert [(e.kind, e.machine) for e in events(earlier).order_by("id")] == [
+        ("opened", True),
+        ("clicked", False),
+    ]
+    just_sent.refresh_from_db()
+    earlier.refresh_from_db()
+    assert (just_sent.opened_at, just_sent.clicked_at) == (None, None)
+    assert earlier.opened_at == earlier.clicked_at is not None
+
+
+def test_the_pixel_of_a_message_that_is_gone_still_answers(client, message):
+    url = open_path(message)
+    message.delete()
+    assert client.get(url).status_code == 200
+
+
+# --- click redirect ------------------------------------------------------------------------
+
+
+def test_a_signed_click_redirects_and_records_the_click(client, message):
+    response = client.get(click_path(message))
+
+    assert response.status_code == 302
+    assert response["Location"] == SHOP
+    event = events(message).get()
+    assert (event.kind, event.url, event.machine) == ("clicked", SHOP, False)
+    message.refresh_from_db()
+    assert message.clicked_at == event.occurred_at
+    assert message.opened_at == event.occurred_at  # a click shows it was opened
+
+
+def test_a_click_with_a_changed_destination_or_signature_is_a_404(client, message):
+    good = click_path(message)
+    other = click_path(message, "https://evil.example.com/")
+    forged = good.split("?")[0] + "?" + other.split("?")[1]
+    token = links.message_token(message)
+    signature = good.split("/")[3].split("?")[0]
+
+    assert client.get(forged).status_code == 404
+    assert client.get(good.split("?")[0]).status_code == 404  # no destination
+    assert client.get(good.replace(signature, tampered(signature))).status_code == 404
+    assert client.get(good.replace(token, tampered(token))).status_code == 404
+    assert events(message).count() == 0
+
+
+def test_only_web_destinations_are_redirected_to(client, message):
+    # Even a correctly signed javascript: URL is refused (we never sign one).
+    assert client.get(click_path(message, "javascript:alert(1)")).status_code == 404
+
+
+def test_scanner_clicks_redirect_but_are_flagged(message):
+    scanner = Client(HTTP_USER_AGENT="Mozilla/5.0 (compatible; Barracuda Sentinel)")
+    assert scanner.get(click_path(message))["Location"] == SHOP
+    assert Client(HTTP_USER_AGENT=BROWSER).head(click_path(message)).status_code == 302
+
+    assert list(events(message).values_list("machine", flat=True)) == [True, True]
+    message.refresh_from_db()
+    assert message.clicked_at is None
+
+
+def test_a_click_seconds_after_delivery_is_a_scanner(client, workspace_a):
+    message = make_message(workspace_a, delivered_at=timezone.now() - dt.timedelta(seconds=2))
+    client.get(click_path(message))
+    assert events(message).get().data == {"machine": "clicked within seconds of delivery"}
+
+
+# --- contact events ----------------------------------------------------------------------
+
+
+def test_an_open_becomes_a_contact_event_the_segment_engine_reads(
+    client, message, settings, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(open_path(message))
+    engagement_batch.flush()  # what the batch's timer does a second later
+
+    event = Event.objects.for_workspace(message.workspace_id).get(contact=message.contact)
+    assert event.name == "email_opened"
+    assert event.properties == {
+        "campaign_id": "spring-sale",
+        "message_id": str(message.public_id),
+        "human": True,
+    }
+
+
+def test_contact_events_are_queued_in_batches_per_workspace(
+    client, message, workspace_b, django_capture_on_commit_callbacks
+):
+    other = make_message(workspace_b)
+    with mock.patch("campaigns.tasks.record_contact_engagement.apply_async") as queue:
+        with django_capture_on_commit_callbacks(execute=True):
+            client.get(open_path(message))
+            client.get(click_path(message))
+            client.get(open_path(other))
+        assert queue.call_count == 0
+        engagement_batch.flush()
+
+    ids = list(events(message).order_by("id").values_list("id", flat=True))
+    other_ids = list(events(other).values_list("id", flat=True))
+    queued = sorted(call.args[0] for call in queue.call_args_list)
+    assert queued == sorted([(message.workspace_id, ids), (workspace_b.pk, other_ids)])
+
+
+def test_contact_events_are_recorded_once_and_say_when_a_machine_did_it(workspace_a, message):
+    event = events(message).model.objects.create(
+        workspace=workspace_a,
+        message=message,
+        kind=MessageEventKind.CLICKED,
+        occurred_at=timezone.now(),
+        machine=True,
+        url=SHOP,
+    )
+
+    assert links.record_contact_engagement(workspace=workspace_a, event_ids=[event.pk]) == 1
+    assert links.record_contact_engagement(workspace=workspace_a, event_ids=[event.pk]) == 0
+
+    recorded = Event.objects.for_workspace(workspace_a).get(contact=message.contact)
+    assert recorded.name == "email_clicked"
+    assert recorded.properties["human"] is False
+    assert recorded.properties["url"] == SHOP
+
+
+# --- unsubscribe -------------------------------------------------------------------------
+
+
+def unsubscribe_path(message) -> str:
+    return f"/u/{links.message_token(message)}"
+
+
+def contact_status(message) -> str:
+    return Contact.objects.for_workspace(message.workspace_id).get(pk=message.contact_id).status
+
+
+def test_get_shows_the_question_and_unsubscribes_nobody(client, message):
+    response = client.get(unsubscribe_path(message))
+
+    assert response.status_code == 200
+    assert "Unsubscribe jamie@example.com from Acme?" in response.content.decode()
+    assert f'href="/p/{links.message_token(message)}"' in response.content.decode()
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+    assert client.head(unsubscribe_path(message)).status_code == 200
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+    assert events(message).count() == 0
+
+
+def test_one_click_post_without_cookies_unsubscribes_at_once(client, message):
+    response = client.post(
+        unsubscribe_path(message),
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert "You are unsubscribed" in response.content.decode()
+    assert contact_status(message) == SubscriptionStatus.UNSUBSCRIBED
+    event = events(message, MessageEventKind.UNSUBSCRIBED).get()
+    assert event.data == {"one_click": True}
+    consent = ConsentRecord.objects.for_workspace(message.workspace_id).get()
+    assert consent.kind == "opt_out" and "One-click" in consent.source
+
+
+def test_the_button_on_the_page_unsubscribes_and_a_repeat_changes_nothing(client, message):
+    assert client.post(unsubscribe_path(message)).status_code == 200
+    assert client.post(unsubscribe_path(message)).status_code == 200
+
+    assert contact_status(message) == SubscriptionStatus.UNSUBSCRIBED
+    assert events(message, MessageEventKind.UNSUBSCRIBED).get().data == {"one_click": False}
+
+
+def test_a_bounced_address_stays_bounced(client, workspace_a):
+    contact = ContactFactory(workspace=workspace_a, status=SubscriptionStatus.BOUNCED)
+    message = make_message(workspace_a, contact=contact)
+
+    client.post(unsubscribe_path(message))
+
+    assert contact_status(message) == SubscriptionStatus.BOUNCED
+
+
+def test_every_endpoint_answers_404_to_a_changed_token(client, message):
+    token = links.message_token(message)
+    bad = tampered(token)
+    assert client.get(f"/o/{bad}.gif").status_code == 404
+    assert client.get(click_path(message).replace(token, bad)).status_code == 404
+    assert client.get(f"/u/{bad}").status_code == 404
+    one_click = client.post(
+        f"/u/{bad}", "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert one_click.status_code == 404
+    assert client.get(f"/p/{bad}").status_code == 404
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+    assert events(message).count() == 0
+
+
+def test_another_workspaces_token_cannot_touch_this_workspaces_contacts(
+    client, message, workspace_b
+):
+    # A validly signed token for workspace B that names workspace A's message.
+    class Forged:
+        workspace_id = workspace_b.pk
+        public_id = message.public_id
+
+    token = links.message_token(Forged())
+
+    assert client.post(f"/u/{token}").status_code == 404
+    assert client.post(f"/p/{token}", {"action": "unsubscribe"}).status_code == 404
+    assert client.get(f"/o/{token}.gif").status_code == 200  # the image never fails...
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+    assert events(message).count() == 0  # ...but records nothing
+
+
+# --- preference centre -------------------------------------------------------------------
+
+
+def preferences_path(message) -> str:
+    return f"/p/{links.message_token(message)}"
+
+
+def test_the_preference_centre_is_branded_and_lists_the_topics(client, message, workspace_a):
+    update_brand_kit(workspace_a, primary_color="#ff5500", button_color="#123456")
+    TopicFactory(workspace=workspace_a, name="Weekly news", default_subscribed=True)
+    TopicFactory(workspace=workspace_a, name="Offers", default_subscribed=False)
+
+    page = client.get(preferences_path(message)).content.decode()
+
+    assert "#ff5500" in page and "#123456" in page
+    assert "Weekly news" in page and "Offers" in page
+    assert page.count(" checked") == 1
+    assert "Unsubscribe from everything" in page
+
+
+def test_saving_the_preference_centre_changes_topics(client, message, workspace_a):
+    news = TopicFactory(workspace=workspace_a, name="Weekly news", default_subscribed=True)
+    offers = TopicFactory(workspace=workspace_a, name="Offers", default_subscribed=False)
+
+    response = client.post(
+        preferences_path(message), {"action": "save", "topics": [str(offers.public_id)]}
+    )
+
+    assert response.status_code == 200
+    assert "Your choices are saved." in response.content.decode()
+    chosen = dict(
+        TopicPreference.objects.for_workspace(workspace_a)
+        .filter(contact=message.contact)
+        .values_list("topic__name", "subscribed")
+    )
+    assert chosen == {"Weekly news": False, "Offers": True}
+    event = events(message, MessageEventKind.PREFERENCES).get()
+    assert event.data == {"topics": {str(news.public_id): False, str(offers.public_id): True}}
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+
+
+def test_the_preference_centre_ignores_topics_of_another_workspace(client, message, workspace_b):
+    foreign = TopicFactory(workspace=workspace_b)
+    client.post(preferences_path(message), {"action": "save", "topics": [str(foreign.public_id)]})
+    assert not TopicPreference.objects.for_workspace(workspace_b).exists()
+
+
+def test_unsubscribe_from_everything_and_subscribe_again(client, message):
+    page = client.post(preferences_path(message), {"action": "unsubscribe"}).content.decode()
+    assert contact_status(message) == SubscriptionStatus.UNSUBSCRIBED
+    assert "Subscribe again" in page
+
+    client.post(preferences_path(message), {"action": "resubscribe"})
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+    kinds = list(events(message).order_by("id").values_list("kind", flat=True))
+    assert kinds == ["unsubscribed", "preferences"]
+
+
+def test_an_unknown_action_is_a_400_that_changes_nothing(client, message):
+    response = client.post(preferences_path(message), {"action": "delete_everything"})
+    assert response.status_code == 400
+    assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
+
+
+def test_a_deleted_contact_sees_a_plain_page(client, message):
+    Contact.objects.for_workspace(message.workspace_id).filter(pk=message.contact_id).delete()
+    assert "no longer on the mailing list" in client.get(preferences_path(message)).content.decode()
+    assert client.post(unsubscribe_path(message)).status_code == 200
+    assert Message.objects.for_workspace(message.workspace_id).filter(pk=message.pk).exists()
