@@ -810,7 +810,7 @@ def _deliver_workspace(batch: WorkspaceBatch) -> None:
         for (status, reason), group in blocked.items():
             report[status] += rows.finish(group, status, reason)
         for until, group in deferred.items():
-            report["deferred"] += rows.requeue(group, until, reason="quiet hours")
+            report["deferred"] += rows.requeue(group, until, reason="deferred: quiet hours")
     for group in (*blocked.values(), *deferred.values()):
         batch.done.update(m.pk for m in group)
     if ready:
