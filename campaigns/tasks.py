@@ -29,16 +29,17 @@ def reconcile_stuck_messages() -> dict[str, int]:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def record_contact_engagement(workspace_id: int, message_event_ids: list[int]) -> int:
-    """The contact events (email_opened / email_clicked) of tracked opens and clicks, kept
-    out of the pixel and redirect requests. Repeating it records nothing twice."""
+def record_tracking_hits(workspace_id: int, hits: list[list]) -> int:
+    """Store a batch of opens and clicks from the pixel and the click redirect (message
+    events, first-open and first-click times, contact events). Repeating it is safe."""
     from campaigns.sending import links
     from workspaces.access import workspace_for_task
 
     workspace = workspace_for_task(workspace_id)
     if workspace is None:
         return 0
-    return links.record_contact_engagement(workspace=workspace, event_ids=message_event_ids)
+    tracked = [links.TrackedHit.from_json(hit) for hit in hits]
+    return links.record_hits(workspace=workspace, hits=tracked)
 
 
 # --- outgoing webhooks (campaigns/sending/outgoing.py) ---------------------------------

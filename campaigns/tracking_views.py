@@ -4,11 +4,9 @@ token in the URL names the message and its workspace (campaigns/sending/links.py
 unsigned or altered token is a 404 everywhere, and a click link whose signature does not
 match its destination is a 404, never a redirect.
 
-The pixel and the redirect answer at once, from the token and the signature alone. The
-hit is recorded after the response has been delivered (WSGI servers call a response's
-close() once the last byte is out, PEP 3333): one statement stores the event row, and the
-contact event (segments, journeys) goes to a Celery task in batches (EngagementBatch). A
-database or broker failure is logged; the recipient has the image or the page already.
+The pixel and the redirect answer at once, from the token and the signature alone, and
+touch no database: the hit joins a batch that a Celery task stores in bulk (HitBatch,
+links.record_hits), message events and contact events alike.
 
 The unsubscribe and preference endpoints are exempt from CSRF protection on purpose:
 RFC 8058 one-click unsubscribe is a POST from the mailbox provider with no cookies and no
@@ -23,20 +21,23 @@ import atexit
 import base64
 import logging
 import threading
-from collections.abc import Callable
+import uuid
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django import db
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from contacts.models import SubscriptionStatus
 from contacts.signup_forms import client_ip
+from workspaces.access import workspace_for_task
 
-from .models import Message
+from . import tasks
+from .models import Message, MessageEventKind
 from .sending import links
 from .services import brand_of
 
@@ -55,68 +56,30 @@ def _hit(request: HttpRequest) -> links.Hit:
     )
 
 
-class _RecordAfterDelivery:
-    """A response that runs `after_delivery` once the server has sent it."""
+class HitBatch:
+    """Opens and clicks leave the request as one Celery task per workspace for up to
+    MAX_HITS hits or MAX_DELAY seconds (record_tracking_hits, which stores them in bulk),
+    instead of a database write and a broker round trip for each. If the broker cannot
+    take a batch, this process stores it itself. A web process killed outright loses at
+    most its last second of hits; a graceful stop flushes them."""
 
-    after_delivery: Callable[[], None] | None = None
-
-    def close(self) -> None:
-        # Before Django's own close(), whose request_finished signal tidies up the
-        # database connection this work uses.
-        after, self.after_delivery = self.after_delivery, None
-        try:
-            if after is not None:
-                after()
-        finally:
-            super().close()  # type: ignore[misc]
-
-
-class PixelResponse(_RecordAfterDelivery, HttpResponse):
-    pass
-
-
-class ClickRedirect(_RecordAfterDelivery, HttpResponseRedirect):
-    pass
-
-
-def _recorder(workspace_id: int, record: Callable[[], int | None]) -> Callable[[], None]:
-    """Store the open or click; then queue its contact event once the row is committed."""
-
-    def after_delivery() -> None:
-        try:
-            event_id = record()
-        except DatabaseError:
-            logger.exception("Could not record a tracking event of workspace %s", workspace_id)
-            return
-        if event_id is not None:
-            transaction.on_commit(lambda: engagement_batch.add(workspace_id, event_id))
-
-    return after_delivery
-
-
-class EngagementBatch:
-    """Queues contact events to Celery in batches: one task per workspace for up to
-    MAX_EVENTS events or MAX_DELAY seconds, instead of a broker round trip for every open
-    and click. A web process killed outright loses at most that second of contact events;
-    the message events themselves are stored already. Flushed at process exit."""
-
-    MAX_EVENTS = 100
+    MAX_HITS = 100
     MAX_DELAY = 1.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[int, list[int]] = {}
+        self._pending: dict[int, list[links.TrackedHit]] = {}
         self._count = 0
         self._timer: threading.Timer | None = None
         atexit.register(self.flush)
 
-    def add(self, workspace_id: int, event_id: int) -> None:
+    def add(self, workspace_id: int, hit: links.TrackedHit) -> None:
         with self._lock:
-            self._pending.setdefault(workspace_id, []).append(event_id)
+            self._pending.setdefault(workspace_id, []).append(hit)
             self._count += 1
-            full = self._count >= self.MAX_EVENTS
+            full = self._count >= self.MAX_HITS
             if not full and self._timer is None:
-                self._timer = threading.Timer(self.MAX_DELAY, self.flush)
+                self._timer = threading.Timer(self.MAX_DELAY, self._flush_from_timer)
                 self._timer.daemon = True
                 self._timer.start()
         if full:
@@ -128,22 +91,44 @@ class EngagementBatch:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-        if not pending:
+        for workspace_id, batch in pending.items():
+            self._send(workspace_id, batch)
+
+    def _flush_from_timer(self) -> None:
+        try:
+            self.flush()
+        finally:
+            db.connection.close()  # this thread's own, if the fallback opened one
+
+    def _send(self, workspace_id: int, batch: list[links.TrackedHit]) -> None:
+        try:
+            tasks.record_tracking_hits.apply_async(
+                (workspace_id, [hit.as_json() for hit in batch]), retry=False
+            )
             return
-        from . import tasks  # the task module imports the whole sending pipeline
-
-        for workspace_id, event_ids in pending.items():
-            try:
-                tasks.record_contact_engagement.apply_async((workspace_id, event_ids), retry=False)
-            except Exception:  # a broker outage must not break images or links
-                logger.exception(
-                    "Could not queue %s contact events of workspace %s",
-                    len(event_ids),
-                    workspace_id,
-                )
+        except Exception:
+            logger.exception("Could not queue %s tracking hits; storing them here", len(batch))
+        try:
+            workspace = workspace_for_task(workspace_id)
+            if workspace is not None:
+                links.record_hits(workspace=workspace, hits=batch)
+        except Exception:
+            logger.exception("Lost %s tracking hits of workspace %s", len(batch), workspace_id)
 
 
-engagement_batch = EngagementBatch()
+hits = HitBatch()
+
+
+def _track(request: HttpRequest, ref: links.MessageRef, kind: str, url: str = "") -> None:
+    hit = links.TrackedHit(
+        id=uuid.uuid4(),
+        message_id=ref.message_id,
+        kind=kind,
+        occurred_at=timezone.now(),
+        hit=_hit(request),
+        url=url,
+    )
+    hits.add(ref.workspace_id, hit)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -151,10 +136,9 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
     ref = links.read_token(token)
     if ref is None:
         raise Http404("Unknown link.")
-    hit = _hit(request)
-    response = PixelResponse(PIXEL_GIF, content_type="image/gif")
+    _track(request, ref, MessageEventKind.OPENED)
+    response = HttpResponse(PIXEL_GIF, content_type="image/gif")
     response["Cache-Control"] = NO_STORE
-    response.after_delivery = _recorder(ref.workspace_id, lambda: links.record_open(ref, hit))
     return response
 
 
@@ -168,11 +152,10 @@ def click(request: HttpRequest, token: str, signature: str) -> HttpResponse:
         or not links.click_signature_ok(token, url, signature)
     ):
         raise Http404("Unknown link.")
-    hit = _hit(request)
-    response = ClickRedirect(url)
+    _track(request, ref, MessageEventKind.CLICKED, url)
+    response = HttpResponseRedirect(url)
     response["Cache-Control"] = NO_STORE
     response["Referrer-Policy"] = "no-referrer"
-    response.after_delivery = _recorder(ref.workspace_id, lambda: links.record_click(ref, url, hit))
     return response
 
 

@@ -342,6 +342,8 @@ CELERY_TASK_ROUTES = {
     # Outgoing webhooks wait on customers' servers: keep them off the send workers.
     "campaigns.tasks.deliver_webhooks": {"queue": "default"},
     "campaigns.tasks.deliver_due_webhooks": {"queue": "default"},
+    # Opens and clicks must not wait behind a large send, nor hold one up.
+    "campaigns.tasks.record_tracking_hits": {"queue": "default"},
     "campaigns.tasks.*": {"queue": "send"},
     "analytics.tasks.*": {"queue": "analytics"},
 }

@@ -39,8 +39,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Value
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,6 +51,7 @@ from contacts.segments.rules import EMAIL_CLICKED, EMAIL_OPENED, HUMAN_PROPERTY
 from workspaces.models import Workspace
 
 from ..models import Message, MessageEvent, MessageEventKind, MessageSource, TemplatePurpose
+from ..signals import message_event_recorded
 
 TOKEN_VERSION = 1
 TOKEN_MAC_BYTES = 12
@@ -360,6 +361,8 @@ MACHINE_USER_AGENTS = (
 # Apple Mail Privacy Protection fetches every image through Apple's proxies, with a bare
 # "Mozilla/5.0" and nothing else, whether or not the message is ever read.
 APPLE_PROXY_USER_AGENT = "mozilla/5.0"
+OPENED_RIGHT_AFTER_SENDING = "opened without a user agent right after sending"
+CLICKED_RIGHT_AFTER_DELIVERY = "clicked within seconds of delivery"
 
 
 @functools.lru_cache(maxsize=4)
@@ -442,162 +445,125 @@ def _click_seconds() -> int:
 # --- recording opens and clicks -----------------------------------------------------------
 
 
-def record_open(ref: MessageRef, hit: Hit, *, now: dt.datetime | None = None) -> int | None:
-    """Store an open of the message (None if it is not there). Returns the event's pk."""
-    return _record_engagement(ref, MessageEventKind.OPENED, hit, "", now or timezone.now())
-
-
-def record_click(
-    ref: MessageRef, url: str, hit: Hit, *, now: dt.datetime | None = None
-) -> int | None:
-    """Store a click on `url` (None if the message is not there). Returns the event's pk."""
-    return _record_engagement(ref, MessageEventKind.CLICKED, hit, url, now or timezone.now())
-
-
-OPENED_RIGHT_AFTER_SENDING = "opened without a user agent right after sending"
-CLICKED_RIGHT_AFTER_DELIVERY = "clicked within seconds of delivery"
-
-
-def _record_engagement(
-    ref: MessageRef, kind: str, hit: Hit, url: str, now: dt.datetime
-) -> int | None:
-    """Insert the event and stamp opened_at / clicked_at the first time a person does it.
-    What the request alone tells (user agent, method, address) is judged here; the
-    "too soon after sending" rule needs the message's times, so it is judged with them."""
-    if kind == MessageEventKind.OPENED:
-        reason = machine_open_reason(hit, None)
-        timed = "" if reason or hit.user_agent.strip() else OPENED_RIGHT_AFTER_SENDING
-        window = dt.timedelta(seconds=_open_seconds())
-    else:
-        reason = scanner_click_reason(hit, None)
-        timed = "" if reason else CLICKED_RIGHT_AFTER_DELIVERY
-        window = dt.timedelta(seconds=_click_seconds())
-    verdict = _Verdict(reason, timed, now - window)
-    if connection.vendor == "postgresql":
-        return _record_in_one_statement(ref, kind, hit, url, now, verdict)
-    return _record_with_orm(ref, kind, hit, url, now, verdict)
-
-
 @dataclass(frozen=True)
-class _Verdict:
-    reason: str  # a machine for what the request shows; "" if it looks like a person
-    timed: str  # the reason if the message was sent (or delivered) after window_start
-    window_start: dt.datetime
+class TrackedHit:
+    """One open or click as its request saw it, on its way to record_hits. `id` becomes
+    the MessageEvent's public id, so recording the same hits twice stores them once."""
 
+    id: uuid.UUID
+    message_id: uuid.UUID  # the Message's public id, from the token
+    kind: str  # MessageEventKind.OPENED or CLICKED
+    occurred_at: dt.datetime
+    hit: Hit
+    url: str = ""
 
-# One statement for the pixel and the redirect: find the message inside the token's
-# workspace, insert the event, and stamp the message the first time a person opens or
-# clicks. (The ORM needs three statements for this.)
-_RECORD_SQL = """
-WITH message AS (
-    SELECT id, {since} AS since FROM {message_table}
-    WHERE workspace_id = %(workspace)s AND public_id = %(message)s
-), verdict AS (
-    SELECT id, CASE
-        WHEN %(reason)s <> '' THEN %(reason)s
-        WHEN %(timed)s <> '' AND since > %(window_start)s THEN %(timed)s
-        ELSE '' END AS reason
-    FROM message
-), event AS (
-    INSERT INTO {event_table} (workspace_id, public_id, created_at, updated_at, message_id,
-        kind, occurred_at, machine, url, user_agent, data)
-    SELECT %(workspace)s, %(public_id)s, %(now)s, %(now)s, id, %(kind)s, %(now)s,
-        reason <> '', %(url)s, %(user_agent)s,
-        CASE WHEN reason = '' THEN '{{}}'::jsonb ELSE jsonb_build_object('machine', reason) END
-    FROM verdict
-    RETURNING id, message_id, machine
-), stamp AS (
-    UPDATE {message_table} SET {stamps}, updated_at = %(now)s
-    FROM event WHERE {message_table}.id = event.message_id AND NOT event.machine AND ({unset})
-)
-SELECT id FROM event
-"""
-_RECORD_STATEMENTS = {
-    MessageEventKind.OPENED: _RECORD_SQL.format(
-        since="sent_at",
-        stamps="opened_at = COALESCE(opened_at, %(now)s)",
-        unset="opened_at IS NULL",
-        message_table=Message._meta.db_table,
-        event_table=MessageEvent._meta.db_table,
-    ),
-    # A click shows the email was opened too (its images may have been blocked).
-    MessageEventKind.CLICKED: _RECORD_SQL.format(
-        since="GREATEST(sent_at, delivered_at)",
-        stamps=(
-            "opened_at = COALESCE(opened_at, %(now)s), clicked_at = COALESCE(clicked_at, %(now)s)"
-        ),
-        unset="opened_at IS NULL OR clicked_at IS NULL",
-        message_table=Message._meta.db_table,
-        event_table=MessageEvent._meta.db_table,
-    ),
-}
+    def as_json(self) -> list[Any]:
+        hit = self.hit
+        return [
+            str(self.id), str(self.message_id), self.kind, self.occurred_at.isoformat(),
+            self.url, hit.user_agent, hit.ip_address, hit.method,
+        ]  # fmt: skip
 
-
-def _record_in_one_statement(
-    ref: MessageRef, kind: str, hit: Hit, url: str, now: dt.datetime, verdict: _Verdict
-) -> int | None:
-    params = {
-        "workspace": ref.workspace_id,
-        "message": ref.message_id,
-        "public_id": uuid.uuid4(),
-        "kind": kind,
-        "now": now,
-        "url": url,
-        "user_agent": hit.user_agent[:400],
-        "reason": verdict.reason,
-        "timed": verdict.timed,
-        "window_start": verdict.window_start,
-    }
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Asynchronous commit: no wait for the disk. A database crash may lose the last
-        # fraction of a second of opens and clicks; nothing else depends on them.
-        cursor.execute("SET LOCAL synchronous_commit TO off")
-        cursor.execute(_RECORD_STATEMENTS[kind], params)
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def _record_with_orm(
-    ref: MessageRef, kind: str, hit: Hit, url: str, now: dt.datetime, verdict: _Verdict
-) -> int | None:
-    """The same for databases other than PostgreSQL (the embedded SQLite)."""
-    messages = Message.objects.for_workspace(ref.workspace_id)
-    with transaction.atomic():
-        row = (
-            messages.filter(public_id=ref.message_id)
-            .values_list("pk", "sent_at", "delivered_at", "opened_at", "clicked_at")
-            .first()
-        )
-        if row is None:
-            return None
-        pk, sent_at, delivered_at, opened_at, clicked_at = row
-        since = sent_at if kind == MessageEventKind.OPENED else _latest(sent_at, delivered_at)
-        reason = verdict.reason
-        if not reason and verdict.timed and since is not None and since > verdict.window_start:
-            reason = verdict.timed
-        event = MessageEvent.objects.create(
-            workspace_id=ref.workspace_id,
-            message_id=pk,
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> TrackedHit:
+        hit_id, message_id, kind, occurred_at, url, user_agent, ip_address, method = data
+        return cls(
+            id=uuid.UUID(hit_id),
+            message_id=uuid.UUID(message_id),
             kind=kind,
-            occurred_at=now,
-            machine=bool(reason),
+            occurred_at=dt.datetime.fromisoformat(occurred_at),
+            hit=Hit(user_agent, ip_address, method),
             url=url,
-            user_agent=hit.user_agent[:400],
-            data={"machine": reason} if reason else {},
         )
-        first = {}
-        if not reason and opened_at is None:
-            first["opened_at"] = Coalesce(F("opened_at"), Value(now))
-        if not reason and kind == MessageEventKind.CLICKED and clicked_at is None:
-            first["clicked_at"] = Coalesce(F("clicked_at"), Value(now))
-        if first:
-            messages.filter(pk=pk).update(**first, updated_at=now)
-    return event.pk
 
 
-def _latest(*moments: dt.datetime | None) -> dt.datetime | None:
-    known = [moment for moment in moments if moment is not None]
-    return max(known) if known else None
+def record_hits(*, workspace: Workspace, hits: Sequence[TrackedHit]) -> int:
+    """Store a batch of opens and clicks of one workspace: their message events (machine
+    or not), the first human open and click on each message, and the contact events
+    (email_opened / email_clicked) that segments and journeys read. Hits of messages
+    that are not in this workspace are dropped. Safe to repeat. Returns how many were new."""
+    wanted = {tracked.message_id for tracked in hits}
+    messages = {
+        message.public_id: message
+        for message in Message.objects.for_workspace(workspace).filter(public_id__in=wanted)
+    }
+    events: list[MessageEvent] = []
+    firsts: dict[int, dict[str, dt.datetime]] = {}
+    for tracked in sorted(hits, key=lambda tracked: tracked.occurred_at):
+        message = messages.get(tracked.message_id)
+        if message is None:
+            continue
+        reason = _machine_reason(tracked, message)
+        events.append(
+            MessageEvent(
+                workspace=workspace,
+                public_id=tracked.id,
+                message=message,
+                kind=tracked.kind,
+                occurred_at=tracked.occurred_at,
+                machine=bool(reason),
+                url=tracked.url,
+                user_agent=tracked.hit.user_agent[:400],
+                data={"machine": reason} if reason else {},
+            )
+        )
+        if not reason:  # the earliest, as the hits are in time order
+            stamps = firsts.setdefault(message.pk, {})
+            stamps.setdefault("opened_at", tracked.occurred_at)  # a click shows an open too
+            if tracked.kind == MessageEventKind.CLICKED:
+                stamps.setdefault("clicked_at", tracked.occurred_at)
+    if not events:
+        return 0
+    with transaction.atomic():
+        new = _new_events(workspace, events)
+        _stamp_first_times(workspace, firsts)
+        contact_events = [_contact_event(event) for event in new if event.message.contact_id]
+        if contact_events:
+            contact_services.record_events(workspace=workspace, events=contact_events)
+        transaction.on_commit(lambda: _announce(workspace, new))
+    return len(new)
+
+
+def _announce(workspace: Workspace, events: list[MessageEvent]) -> None:
+    """Tell the rooms that react to opens and clicks (outgoing webhooks, journeys)."""
+    for event in events:
+        message_event_recorded.send(
+            sender=MessageEvent, workspace=workspace, message=event.message, kind=event.kind,
+            event=event,
+        )  # fmt: skip
+
+
+def _machine_reason(tracked: TrackedHit, message: Message) -> str:
+    def seconds_since(*moments: dt.datetime | None) -> float | None:
+        known = [moment for moment in moments if moment is not None]
+        return (tracked.occurred_at - max(known)).total_seconds() if known else None
+
+    if tracked.kind == MessageEventKind.OPENED:
+        return machine_open_reason(tracked.hit, seconds_since(message.sent_at))
+    return scanner_click_reason(tracked.hit, seconds_since(message.sent_at, message.delivered_at))
+
+
+def _new_events(workspace: Workspace, events: list[MessageEvent]) -> list[MessageEvent]:
+    """Insert the events; those already stored (a repeated batch) are left out."""
+    stored = set(
+        MessageEvent.objects.for_workspace(workspace)
+        .filter(public_id__in=[event.public_id for event in events])
+        .values_list("public_id", flat=True)
+    )
+    new = [event for event in events if event.public_id not in stored]
+    MessageEvent.objects.for_workspace(workspace).bulk_create(new, ignore_conflicts=True)
+    return new
+
+
+def _stamp_first_times(workspace: Workspace, firsts: dict[int, dict[str, dt.datetime]]) -> None:
+    """One UPDATE: opened_at / clicked_at of each message, where not stamped before."""
+    updates = {}
+    for field in ("opened_at", "clicked_at"):
+        whens = [When(pk=pk, then=Value(at[field])) for pk, at in firsts.items() if field in at]
+        if whens:
+            updates[field] = Coalesce(F(field), Case(*whens, output_field=DateTimeField()))
+    if updates:
+        Message.objects.for_workspace(workspace).filter(pk__in=list(firsts)).update(**updates)
 
 
 def scope_properties(message: Message) -> dict[str, str]:
@@ -608,23 +574,6 @@ def scope_properties(message: Message) -> dict[str, str]:
     if message.source == MessageSource.JOURNEY and message.source_id:
         return {"journey_id": message.source_id.split(":", 1)[0]}
     return {}
-
-
-def record_contact_engagement(*, workspace: Workspace, event_ids: Sequence[int]) -> int:
-    """The contact events (email_opened / email_clicked) of stored opens and clicks, so
-    segments and journeys see them. Safe to repeat: each event's message_id dedupes it.
-    Returns how many were recorded."""
-    found = (
-        MessageEvent.objects.for_workspace(workspace)
-        .filter(pk__in=event_ids, kind__in=[MessageEventKind.OPENED, MessageEventKind.CLICKED])
-        .exclude(message__contact=None)
-        .select_related("message")
-        .order_by("pk")
-    )
-    events = [_contact_event(event) for event in found]
-    if not events:
-        return 0
-    return contact_services.record_events(workspace=workspace, events=events)["recorded"]
 
 
 def _contact_event(event: MessageEvent) -> contact_services.EventInput:

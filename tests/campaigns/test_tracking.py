@@ -4,12 +4,13 @@ one-click included) and preference centre."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from unittest import mock
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -17,13 +18,20 @@ from django.utils import timezone
 from campaigns.models import Message, MessageEvent, MessageEventKind
 from campaigns.sending import links
 from campaigns.services import update_brand_kit
-from campaigns.tracking_views import PIXEL_GIF, engagement_batch
+from campaigns.tracking_views import PIXEL_GIF, HitBatch, hits
 from contacts.models import ConsentRecord, Contact, Event, SubscriptionStatus, TopicPreference
 from tests.campaigns.test_links import make_message
 from tests.factories import ContactFactory, TopicFactory
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari"
 SHOP = "https://shop.example.com/sale?a=1&b=2"
+
+
+@pytest.fixture(autouse=True)
+def _hits_stored_by_an_eager_task(db, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    yield
+    hits.flush()  # inside the test's transaction (this fixture needs db)
 
 
 @pytest.fixture
@@ -52,6 +60,13 @@ def click_path(message, url=SHOP) -> str:
     return path(links.click_url(links.message_token(message), url))
 
 
+def fetch(client, url, method="get"):
+    """A request, then what the batch's timer does a second later: store the hits."""
+    response = getattr(client, method)(url)
+    hits.flush()
+    return response
+
+
 def events(message, kind=None):
     found = MessageEvent.objects.for_workspace(message.workspace_id).filter(message=message)
     return found.filter(kind=kind) if kind else found
@@ -66,7 +81,7 @@ def tampered(token: str) -> str:
 
 
 def test_the_pixel_is_a_gif_that_records_one_open(client, message):
-    response = client.get(open_path(message))
+    response = fetch(client, open_path(message))
 
     assert response.status_code == 200
     assert response["Content-Type"] == "image/gif"
@@ -79,30 +94,29 @@ def test_the_pixel_is_a_gif_that_records_one_open(client, message):
 
 
 def test_repeated_opens_keep_the_first_open_time(client, message):
-    client.get(open_path(message))
+    fetch(client, open_path(message))
     message.refresh_from_db()
     first = message.opened_at
 
-    client.get(open_path(message))
+    fetch(client, open_path(message))
     message.refresh_from_db()
 
     assert events(message, "opened").count() == 2
     assert message.opened_at == first
 
 
-def test_an_open_is_one_statement(client, message):
-    with CaptureQueriesContext(connection) as captured:
-        client.get(open_path(message))
-    statements = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert statements[0] == "SET LOCAL synchronous_commit TO off"
-    assert statements[1].lstrip().startswith("WITH message AS")
-    assert len(statements) == 2
+def test_the_pixel_and_the_redirect_touch_no_database(client, message):
+    with CaptureQueriesContext(connection) as during_requests:
+        assert client.get(open_path(message)).status_code == 200
+        assert client.get(click_path(message)).status_code == 302
+    assert during_requests.captured_queries == []
+    assert events(message).count() == 0  # until the batch is stored
+    hits.flush()
+    assert events(message).count() == 2
 
 
 def test_apple_privacy_proxy_opens_are_kept_as_machine_opens(message):
-    proxy = Client(HTTP_USER_AGENT="Mozilla/5.0")
-
-    assert proxy.get(open_path(message)).status_code == 200
+    fetch(Client(HTTP_USER_AGENT="Mozilla/5.0"), open_path(message))
 
     event = events(message).get()
     assert event.machine and event.data == {"machine": "mail privacy proxy"}
@@ -112,50 +126,21 @@ def test_apple_privacy_proxy_opens_are_kept_as_machine_opens(message):
 
 def test_an_open_without_user_agent_right_after_sending_is_a_machine(workspace_a):
     message = make_message(workspace_a, sent_at=timezone.now() - dt.timedelta(seconds=3))
-    Client().get(open_path(message))
-    assert events(message).get().machine
-
-
-@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
-def test_both_ways_of_recording_judge_and_stamp_alike(workspace_a, monkeypatch, vendor):
-    monkeypatch.setattr(connections["default"], "vendor", vendor)  # sqlite: the ORM path
-    just_sent = make_message(workspace_a, sent_at=timezone.now() - dt.timedelta(seconds=3))
-    earlier = make_message(workspace_a)
-    ref = links.read_token(links.message_token(just_sent))
-    earlier_ref = links.read_token(links.message_token(earlier))
-
-    links.record_open(ref, links.Hit(""))
-    links.record_click(ref, SHOP, links.Hit(BROWSER))
-    links.record_open(earlier_ref, links.Hit("Mozilla/5.0"))
-    links.record_click(earlier_ref, SHOP, links.Hit(BROWSER))
-    gone = links.MessageRef(workspace_a.pk, uuid.uuid4())
-
-    assert links.record_open(gone, links.Hit(BROWSER)) is None
-    assert [(e.kind, e.data) for e in events(just_sent).order_by("id")] == [
-        ("opened", {"machine": links.OPENED_RIGHT_AFTER_SENDING}),
-        ("clicked", {"machine": links.CLICKED_RIGHT_AFTER_DELIVERY}),
-    ]
-    assert [(e.kind, e.machine) for e in events(earlier).order_by("id")] == [
-        ("opened", True),
-        ("clicked", False),
-    ]
-    just_sent.refresh_from_db()
-    earlier.refresh_from_db()
-    assert (just_sent.opened_at, just_sent.clicked_at) == (None, None)
-    assert earlier.opened_at == earlier.clicked_at is not None
+    fetch(Client(), open_path(message))
+    assert events(message).get().data == {"machine": links.OPENED_RIGHT_AFTER_SENDING}
 
 
 def test_the_pixel_of_a_message_that_is_gone_still_answers(client, message):
     url = open_path(message)
     message.delete()
-    assert client.get(url).status_code == 200
+    assert fetch(client, url).status_code == 200
 
 
 # --- click redirect ------------------------------------------------------------------------
 
 
 def test_a_signed_click_redirects_and_records_the_click(client, message):
-    response = client.get(click_path(message))
+    response = fetch(client, click_path(message))
 
     assert response.status_code == 302
     assert response["Location"] == SHOP
@@ -173,10 +158,10 @@ def test_a_click_with_a_changed_destination_or_signature_is_a_404(client, messag
     token = links.message_token(message)
     signature = good.split("/")[3].split("?")[0]
 
-    assert client.get(forged).status_code == 404
-    assert client.get(good.split("?")[0]).status_code == 404  # no destination
-    assert client.get(good.replace(signature, tampered(signature))).status_code == 404
-    assert client.get(good.replace(token, tampered(token))).status_code == 404
+    assert fetch(client, forged).status_code == 404
+    assert fetch(client, good.split("?")[0]).status_code == 404  # no destination
+    assert fetch(client, good.replace(signature, tampered(signature))).status_code == 404
+    assert fetch(client, good.replace(token, tampered(token))).status_code == 404
     assert events(message).count() == 0
 
 
@@ -187,8 +172,8 @@ def test_only_web_destinations_are_redirected_to(client, message):
 
 def test_scanner_clicks_redirect_but_are_flagged(message):
     scanner = Client(HTTP_USER_AGENT="Mozilla/5.0 (compatible; Barracuda Sentinel)")
-    assert scanner.get(click_path(message))["Location"] == SHOP
-    assert Client(HTTP_USER_AGENT=BROWSER).head(click_path(message)).status_code == 302
+    assert fetch(scanner, click_path(message))["Location"] == SHOP
+    assert fetch(Client(HTTP_USER_AGENT=BROWSER), click_path(message), "head").status_code == 302
 
     assert list(events(message).values_list("machine", flat=True)) == [True, True]
     message.refresh_from_db()
@@ -197,21 +182,15 @@ def test_scanner_clicks_redirect_but_are_flagged(message):
 
 def test_a_click_seconds_after_delivery_is_a_scanner(client, workspace_a):
     message = make_message(workspace_a, delivered_at=timezone.now() - dt.timedelta(seconds=2))
-    client.get(click_path(message))
-    assert events(message).get().data == {"machine": "clicked within seconds of delivery"}
+    fetch(client, click_path(message))
+    assert events(message).get().data == {"machine": links.CLICKED_RIGHT_AFTER_DELIVERY}
 
 
-# --- contact events ----------------------------------------------------------------------
+# --- storing hits ----------------------------------------------------------------------
 
 
-def test_an_open_becomes_a_contact_event_the_segment_engine_reads(
-    client, message, settings, django_capture_on_commit_callbacks
-):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-
-    with django_capture_on_commit_callbacks(execute=True):
-        client.get(open_path(message))
-    engagement_batch.flush()  # what the batch's timer does a second later
+def test_an_open_becomes_a_contact_event_the_segment_engine_reads(client, message):
+    fetch(client, open_path(message))
 
     event = Event.objects.for_workspace(message.workspace_id).get(contact=message.contact)
     assert event.name == "email_opened"
@@ -222,41 +201,68 @@ def test_an_open_becomes_a_contact_event_the_segment_engine_reads(
     }
 
 
-def test_contact_events_are_queued_in_batches_per_workspace(
-    client, message, workspace_b, django_capture_on_commit_callbacks
-):
+def test_hits_leave_in_one_task_per_workspace(client, message, workspace_b):
     other = make_message(workspace_b)
-    with mock.patch("campaigns.tasks.record_contact_engagement.apply_async") as queue:
-        with django_capture_on_commit_callbacks(execute=True):
-            client.get(open_path(message))
-            client.get(click_path(message))
-            client.get(open_path(other))
+    with mock.patch("campaigns.tasks.record_tracking_hits.apply_async") as queue:
+        client.get(open_path(message))
+        client.get(click_path(message))
+        client.get(open_path(other))
         assert queue.call_count == 0
-        engagement_batch.flush()
+        hits.flush()
 
-    ids = list(events(message).order_by("id").values_list("id", flat=True))
-    other_ids = list(events(other).values_list("id", flat=True))
-    queued = sorted(call.args[0] for call in queue.call_args_list)
-    assert queued == sorted([(message.workspace_id, ids), (workspace_b.pk, other_ids)])
+    queued = {call.args[0][0]: call.args[0][1] for call in queue.call_args_list}
+    assert sorted(queued) == sorted([message.workspace_id, workspace_b.pk])
+    assert [hit[2] for hit in queued[message.workspace_id]] == ["opened", "clicked"]
+    assert [hit[1] for hit in queued[workspace_b.pk]] == [str(other.public_id)]
 
 
-def test_contact_events_are_recorded_once_and_say_when_a_machine_did_it(workspace_a, message):
-    event = events(message).model.objects.create(
-        workspace=workspace_a,
-        message=message,
-        kind=MessageEventKind.CLICKED,
-        occurred_at=timezone.now(),
-        machine=True,
-        url=SHOP,
+def test_a_batch_is_sent_when_full_or_after_a_second():
+    batch = HitBatch()
+    batch.MAX_HITS, batch.MAX_DELAY = 3, 0.05
+    one = links.TrackedHit(uuid.uuid4(), uuid.uuid4(), "opened", timezone.now(), links.Hit())
+    with mock.patch.object(batch, "_send") as send:
+        batch.add(1, one)
+        batch.add(2, one)
+        batch.add(1, one)  # the third: full
+        assert [call.args for call in send.call_args_list] == [(1, [one, one]), (2, [one])]
+        send.reset_mock()
+        batch.add(1, one)
+        time.sleep(0.5)
+        assert [call.args for call in send.call_args_list] == [(1, [one])]
+
+
+def test_without_a_broker_the_web_process_stores_the_hits_itself(client, message):
+    with mock.patch(
+        "campaigns.tasks.record_tracking_hits.apply_async", side_effect=OSError("no broker")
+    ):
+        fetch(client, open_path(message))
+    assert events(message).count() == 1
+
+
+def test_storing_the_same_hits_twice_stores_them_once(workspace_a, message):
+    at = timezone.now()
+    batch = [
+        links.TrackedHit(uuid.uuid4(), message.public_id, "clicked", at, links.Hit(BROWSER), SHOP),
+        links.TrackedHit(uuid.uuid4(), message.public_id, "opened", at, links.Hit("curl/8.4")),
+    ]
+
+    assert links.record_hits(workspace=workspace_a, hits=batch) == 2
+    assert links.record_hits(workspace=workspace_a, hits=batch) == 0
+
+    assert events(message).count() == 2
+    contact_events = Event.objects.for_workspace(workspace_a).filter(contact=message.contact)
+    assert sorted(contact_events.values_list("name", "properties__human")) == [
+        ("email_clicked", True),
+        ("email_opened", False),
+    ]
+
+
+def test_hits_of_another_workspaces_message_are_dropped(workspace_a, workspace_b, message):
+    foreign = links.TrackedHit(
+        uuid.uuid4(), message.public_id, "opened", timezone.now(), links.Hit(BROWSER)
     )
-
-    assert links.record_contact_engagement(workspace=workspace_a, event_ids=[event.pk]) == 1
-    assert links.record_contact_engagement(workspace=workspace_a, event_ids=[event.pk]) == 0
-
-    recorded = Event.objects.for_workspace(workspace_a).get(contact=message.contact)
-    assert recorded.name == "email_clicked"
-    assert recorded.properties["human"] is False
-    assert recorded.properties["url"] == SHOP
+    assert links.record_hits(workspace=workspace_b, hits=[foreign]) == 0
+    assert events(message).count() == 0
 
 
 # --- unsubscribe -------------------------------------------------------------------------
@@ -342,7 +348,7 @@ def test_another_workspaces_token_cannot_touch_this_workspaces_contacts(
 
     assert client.post(f"/u/{token}").status_code == 404
     assert client.post(f"/p/{token}", {"action": "unsubscribe"}).status_code == 404
-    assert client.get(f"/o/{token}.gif").status_code == 200  # the image never fails...
+    assert fetch(client, f"/o/{token}.gif").status_code == 200  # the image never fails...
     assert contact_status(message) == SubscriptionStatus.SUBSCRIBED
     assert events(message).count() == 0  # ...but records nothing
 
@@ -416,3 +422,25 @@ def test_a_deleted_contact_sees_a_plain_page(client, message):
     assert "no longer on the mailing list" in client.get(preferences_path(message)).content.decode()
     assert client.post(unsubscribe_path(message)).status_code == 200
     assert Message.objects.for_workspace(message.workspace_id).filter(pk=message.pk).exists()
+
+
+def test_our_own_opens_and_clicks_reach_outgoing_webhooks(
+    workspace_a, message, django_capture_on_commit_callbacks
+):
+    from campaigns.signals import message_event_recorded
+
+    heard = []
+
+    def listener(sender, workspace, message, kind, event, **kwargs):
+        heard.append((workspace.pk, message.pk, kind))
+
+    message_event_recorded.connect(listener)
+    try:
+        at = timezone.now()
+        hit = links.TrackedHit(uuid.uuid4(), message.public_id, "clicked", at, links.Hit(BROWSER))
+        with django_capture_on_commit_callbacks(execute=True):
+            links.record_hits(workspace=workspace_a, hits=[hit])
+            links.record_hits(workspace=workspace_a, hits=[hit])  # a repeat is not announced
+    finally:
+        message_event_recorded.disconnect(listener)
+    assert heard == [(workspace_a.pk, message.pk, "clicked")]
