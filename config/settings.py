@@ -368,7 +368,7 @@ MAILPATH_SEND_BATCH_SIZE = env.int("MAILPATH_SEND_BATCH_SIZE", default=500)
 # of send worker processes, so a big send spreads over all of them.
 MAILPATH_SEND_TASKS = env.int("MAILPATH_SEND_TASKS", default=4)
 # Calls in flight per worker for ESPs without a batch endpoint (one connection each).
-MAILPATH_SEND_THREADS = env.int("MAILPATH_SEND_THREADS", default=8)
+MAILPATH_SEND_THREADS = env.int("MAILPATH_SEND_THREADS", default=16)
 # Use the ESP's batch endpoint for distinct messages where it has one (Postmark).
 MAILPATH_ESP_BATCH_API = _env_bool("MAILPATH_ESP_BATCH_API", default=True)
 if not 1 <= MAILPATH_SEND_BATCH_SIZE <= 5000 or MAILPATH_SEND_TASKS < 1:

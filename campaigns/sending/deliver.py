@@ -1,36 +1,44 @@
 """Claim queued messages, apply the policies, personalise, hand them to the ESP and record
 what it said.
 
-Claiming. `claim()` takes due rows (queued, not_before null or past) in id order with
-SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL (a conditional UPDATE on SQLite, whose
-writers are serialised) and marks them `sending` with a claim token, in one short
-transaction: two workers never get the same row. Workspaces whose ESP connection is
-paused or failing are not claimed from; their rows wait, queued.
+Claiming. `claim()` takes due rows with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL (a
+conditional UPDATE on SQLite, whose writers are serialised) and marks them `sending` with
+a claim token, attempts + 1, in one short transaction: two workers never get the same
+row. Due means queued with not_before past (retries and deferrals, oldest first) or null
+(fresh rows, in id order); both are read along the partial index on queued rows.
+Workspaces whose ESP connection is paused or failing are not claimed from.
 
 Delivering. `deliver()` groups the claimed rows by workspace, compiles each template
 once, checks the policies (campaigns/sending/policies.py), personalises each message and
-builds its whole ESP request before anything leaves. Then, chunk by chunk, it marks the
-chunk handed off (`esp` = the provider key, one UPDATE), makes the call, and records the
-outcome at once in bulk (sent + ESP message id, a contact event `email_received`).
-Providers with a batch endpoint for distinct messages (Postmark /email/batch, 500 per
-call) get one call per chunk; the others get several calls in flight, one connection per
-thread, opened once per batch. A per-workspace token bucket keeps to
-EspConnection.rate_per_second.
+builds its whole ESP request before anything leaves. Then, chunk by chunk, it makes the
+call, marking the chunk handed off (`esp` = the provider key) at the last moment, and
+records the outcome right after the answer, in bulk (sent + ESP message id, and a contact
+event `email_received`). Providers with a batch endpoint for distinct messages (Postmark
+/email/batch, 500 per call) get one call per chunk; the others get several calls in
+flight, one connection per thread, opened once per batch. A per-workspace budget per
+second keeps to EspConnection.rate_per_second. Run it outside a transaction (the Celery
+task does): the hand-off mark must commit before the request is complete.
 
-Errors. Transient (HTTP 429/5xx, timeouts, connection errors): back to queued with
-exponential backoff, failed after MAX_ATTEMPTS. Permanent (other 4xx, a refused
-recipient): failed with the ESP's reason. Authentication (401/403): the connection is
-marked failing, the rest of the workspace's batch goes back to queued untouched, and no
-worker claims from that workspace until an admin fixes the connection.
+Errors. Transient (HTTP 429/5xx, connection errors, a request that did not get out
+whole): back to queued with exponential backoff, failed after MAX_ATTEMPTS. Permanent
+(other 4xx, a refused recipient): failed with the ESP's reason. Authentication (401/403,
+an SMTP log-in refused, credentials that cannot be read): the connection is marked
+failing with the reason, the workspace's rows go back to queued untouched, and no worker
+claims from that workspace until an admin fixes the connection (no crash loop).
 
 Reconciling. A worker killed mid-batch leaves rows in `sending`. `reconcile_stuck()` puts
-back the ones that were never handed off (`esp` empty: nobody has seen them). A row handed
-off but not recorded may or may not have reached the ESP: when the ESP honours an
-idempotency key (PROVIDERS[...].idempotency) it is sent again and the ESP drops the
-duplicate; otherwise it is marked `sent` with failure_reason UNCONFIRMED, because a
-missed email is better than a duplicate. The window where that guess can be wrong is the
-time between the hand-off mark and the request leaving the socket: everything is rendered
-and serialised before the mark, and the result is recorded right after the answer.
+back the ones never handed off (`esp` empty: the ESP cannot have them). A row handed off
+but not recorded may or may not have reached the ESP: when the ESP honours an idempotency
+key (PROVIDERS[...].idempotency) it is sent again and the ESP drops the duplicate;
+otherwise it is marked `sent` with failure_reason UNCONFIRMED, because a missed email is
+better than a duplicate. For the batch API the guess is made exact in practice: the
+request goes out except its last byte, the mark's COMMIT is written to PostgreSQL, then
+the last byte (`post_marked`): an ESP does not act on an incomplete request, so the mark
+and the ESP disagree only if the worker dies between two socket writes. Calls through
+Anymail's own send (one message per call) are marked just before the call, so there the
+window is the call itself. In the batch path, no answer after the whole request went out
+(a read timeout, a dropped connection) also counts as sent, unconfirmed; through Anymail a
+timeout is retried like any transient error.
 """
 
 from __future__ import annotations
@@ -359,7 +367,7 @@ def received_events(messages: Sequence[Message], at: dt.datetime) -> list[EventI
             occurred_at=at,
             contact_id=m.contact_id,
             properties={**links.scope_properties(m), "message_id": str(m.public_id)},
-            message_id=f"mailpath-message-received-{m.public_id}",
+            message_id=links.received_event_key(m),
             source=Source.SYSTEM,
         )
         for m in messages
@@ -817,9 +825,19 @@ def _deliver_workspace(batch: WorkspaceBatch) -> None:
         _hand_off(batch, ready)
 
 
+def _refuse_all(batch: WorkspaceBatch, ready: list[Outgoing], key: str, result: Result) -> None:
+    """Record one outcome for every message without calling the ESP."""
+    _deliver_chunk(batch, ready, key, lambda mark: [result] * len(ready))
+
+
 def _hand_off(batch: WorkspaceBatch, ready: list[Outgoing]) -> None:
     workspace = batch.workspace
-    connection, provider_key = esp.connection_for(workspace)
+    try:
+        connection, provider_key = esp.connection_for(workspace)
+    except Exception as error:  # unreadable credentials, a bad option: the admin must fix it
+        refused = Result(AUTH, reason=f"the connection cannot be set up: {describe(error)}")
+        _refuse_all(batch, ready, esp.current_connection(workspace).provider, refused)
+        return
     provider = esp.PROVIDERS.get(provider_key)
     rate = esp.current_connection(workspace).rate_per_second
     batch_sender = BATCH_SENDERS.get(provider_key)
@@ -888,11 +906,17 @@ def _send_each(
     threads = min(threads, len(ready))
     connections: queue.SimpleQueue = queue.SimpleQueue()
     opened = []
-    for _ in range(threads):
-        connection, _key = esp.connection_for(batch.workspace)
-        connection.open()
-        opened.append(connection)
-        connections.put(connection)
+    try:
+        for _ in range(threads):
+            connection, _key = esp.connection_for(batch.workspace)
+            opened.append(connection)
+            connection.open()
+            connections.put(connection)
+    except Exception as error:  # a server that refuses the log-in or cannot be reached
+        for connection in opened:
+            connection.close()
+        _refuse_all(batch, ready, provider_key, classify(error))
+        return
 
     def one(outgoing: Outgoing) -> Result:
         connection = connections.get()

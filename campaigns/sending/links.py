@@ -566,6 +566,12 @@ def _stamp_first_times(workspace: Workspace, firsts: dict[int, dict[str, dt.date
         Message.objects.for_workspace(workspace).filter(pk__in=list(firsts)).update(**updates)
 
 
+def received_event_key(message: Message) -> str:
+    """The contact event id of a message's email_received: one per message, whoever
+    records it (the sender when it hands the message over, or a delivery webhook)."""
+    return f"mailpath-received-{message.public_id}"
+
+
 def scope_properties(message: Message) -> dict[str, str]:
     """campaign_id / journey_id as the segment engine's email conditions read them.
     A journey message's source_id starts with the journey's public id ("<journey>:...")."""

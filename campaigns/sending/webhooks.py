@@ -372,12 +372,6 @@ def machine_reason(
     return ""
 
 
-def received_event_key(message: Message) -> str:
-    """The contact event id of a message's email_received: one per message, whoever
-    records it (a delivery webhook, or the sender for ESPs without webhooks)."""
-    return f"mailpath-received-{message.public_id}"
-
-
 def _advance(
     message: Message, kind: str, occurred: dt.datetime, failure: str, now: dt.datetime
 ) -> None:
@@ -422,7 +416,7 @@ def _first_engagement(
 
 
 def _record_received(message: Message, occurred: dt.datetime) -> None:
-    _record_contact_event(message, EMAIL_RECEIVED, occurred, received_event_key(message), {})
+    _record_contact_event(message, EMAIL_RECEIVED, occurred, links.received_event_key(message), {})
 
 
 def _record_contact_event(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import smtplib
 import socket
 import subprocess
 import sys
@@ -397,6 +398,35 @@ def test_an_auth_error_marks_the_connection_failing_and_stops_the_workspace(
     assert deliver.claim(100) == []
     queue(workspace_b, [ContactFactory(workspace=workspace_b)])
     assert [m.workspace_id for m in deliver.claim(100)] == [workspace_b.pk]
+
+
+def test_credentials_that_cannot_be_read_stop_the_workspace_with_the_reason(workspace_a):
+    EspConnection.objects.create(workspace=workspace_a, provider="postmark", credentials="junk")
+    queue(workspace_a, ContactFactory.create_batch(2, workspace=workspace_a))
+
+    assert send_all() == {"claimed": 2, "held": 2}
+    connection = EspConnection.objects.for_workspace(workspace_a).get()
+    assert connection.status == "failing"
+    assert "the connection cannot be set up" in connection.last_error
+    assert {(m.status, m.attempts) for m in rows(workspace_a)} == {("queued", 0)}
+
+
+class RefusingSmtp(FailingBackend):
+    def open(self) -> bool:
+        raise smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication failed")
+
+
+def refusing_smtp(workspace):
+    return RefusingSmtp(), "smtp"
+
+
+def test_an_smtp_server_refusing_the_login_stops_the_workspace(workspace_a, settings):
+    settings.MAILPATH_CONNECTION_FACTORY = "tests.campaigns.test_deliver.refusing_smtp"
+    queue(workspace_a, ContactFactory.create_batch(3, workspace=workspace_a))
+
+    assert send_all() == {"claimed": 3, "held": 3}
+    connection = EspConnection.objects.for_workspace(workspace_a).get()
+    assert connection.status == "failing" and "Authentication failed" in connection.last_error
 
 
 def test_a_paused_connection_leaves_its_messages_queued(workspace_a):
