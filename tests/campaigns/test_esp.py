@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
 TOKEN = "pm-server-token-7f3a9c"
 ROOT = Path(__file__).resolve().parents[2]
-MOCK_ESP = Path(os.environ.get("MOCK_ESP", ROOT.parent / "shared" / "tools" / "mock_esp.py"))
+MOCK_ESP = Path(os.environ.get("MAILPATH_MOCK_ESP", "/work/shared/tools/mock_esp.py"))
 
 
 def page(name, workspace):
@@ -59,7 +59,7 @@ def get_json(url: str) -> dict:
 def mock_esp():
     """The shared mock ESP (Postmark's API among others) on a free local port."""
     if not MOCK_ESP.exists():
-        pytest.skip(f"the mock ESP is not at {MOCK_ESP} (set MOCK_ESP)")
+        pytest.skip(f"the mock ESP is not at {MOCK_ESP} (set MAILPATH_MOCK_ESP)")
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(MOCK_ESP), "--port", str(port), "--latency-ms", "1"],
