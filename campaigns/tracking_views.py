@@ -214,13 +214,14 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         one_click = request.POST.get("List-Unsubscribe") == "One-Click"
         links.unsubscribe_from_message(message, one_click=one_click, ip_address=client_ip(request))
         if message.contact is not None:
-            message.contact.refresh_from_db(fields=["status"])
+            message.contact.refresh_from_db(fields=["status", "marketing_paused_until"])
         done = True
     context = {"state": _state(message), "done": done}
     return _page(request, message, "campaigns/public/unsubscribe.html", context)
 
 
-PREFERENCE_ACTIONS = {"save", "unsubscribe", "resubscribe"}
+PREFERENCE_ACTIONS = {"save", "unsubscribe", "resubscribe", "pause30", "pause90", "resume"}
+PAUSE_DAYS = {"pause30": 30, "pause90": 90, "resume": 0}
 
 
 @csrf_exempt
@@ -241,13 +242,18 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         elif action == "unsubscribe":
             links.unsubscribe_from_message(message, ip_address=ip_address)
             notice = "You are unsubscribed from all our emails."
+        elif action in PAUSE_DAYS:
+            days = PAUSE_DAYS[action]
+            links.pause_from_message(message, days=days)
+            notice = f"Paused for {days} days." if days else "Marketing emails start again."
         else:
             links.resubscribe_from_message(message, ip_address=ip_address)
             notice = "Welcome back: you are subscribed again."
-        message.contact.refresh_from_db(fields=["status"])
+        message.contact.refresh_from_db(fields=["status", "marketing_paused_until"])
     context = {
         "state": _state(message),
         "choices": links.topic_choices(message),
+        "paused_until": links.paused_until(message),
         "notice": notice,
         "error": error,
     }

@@ -165,6 +165,9 @@ class Contact(WorkspaceOwned):
     )
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.MANUAL)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    marketing_paused_until = models.DateTimeField(
+        null=True, blank=True, help_text="The contact asked for no marketing email until then."
+    )
 
     class Meta(WorkspaceOwned.Meta):
         ordering = ["-created_at", "-id"]

@@ -665,6 +665,21 @@ def resubscribe_from_message(message: Message, *, ip_address: str | None = None)
     return bool(changed)
 
 
+def pause_from_message(message: Message, *, days: int) -> None:
+    """Pause the contact's marketing email for `days` days (0 ends a pause)."""
+    if message.contact_id is None:
+        return
+    until = timezone.now() + dt.timedelta(days=days) if days else None
+    _the_contact(message).update(marketing_paused_until=until)
+    _message_event(message, MessageEventKind.PREFERENCES, {"paused_days": days})
+
+
+def paused_until(message: Message) -> dt.datetime | None:
+    contact = message.contact
+    until = contact.marketing_paused_until if contact is not None else None
+    return until if until and until > timezone.now() else None
+
+
 def topic_choices(message: Message) -> list[contact_queries.TopicChoice]:
     if message.contact is None:
         return []

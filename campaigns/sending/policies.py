@@ -147,6 +147,8 @@ def blocked_reason(
         return MessageStatus.SUPPRESSED, "the contact was deleted"
     if contact.status in MARKETING_STATUSES:
         return MessageStatus.SUPPRESSED, MARKETING_STATUSES[contact.status]
+    if contact.marketing_paused_until and contact.marketing_paused_until > now:
+        return MessageStatus.SKIPPED, "paused by the contact in the preference centre"
     if (
         policy.sunset_days
         and contact.pk in facts.mailed_before_sunset

@@ -184,3 +184,13 @@ def test_policy_for_a_workspace_without_one_uses_the_defaults(workspace_a, works
     assert policy.pk is None
     assert (policy.daily_cap, policy.weekly_cap) == (1, 3)
     assert policies.policy_for(workspace_b).daily_cap == 5
+
+
+def test_a_pause_skips_marketing_until_it_ends_but_not_transactional(workspace_a):
+    now = timezone.now()
+    until = now + dt.timedelta(days=3)
+    contact = ContactFactory(workspace=workspace_a, marketing_paused_until=until)
+    reason = "paused by the contact in the preference centre"
+    assert check(message(contact), now=now) == (SKIPPED, reason)
+    assert check(message(contact, purpose="transactional"), now=now) is None
+    assert check(message(contact), now=now + dt.timedelta(days=4)) is None

@@ -444,3 +444,17 @@ def test_our_own_opens_and_clicks_reach_outgoing_webhooks(
     finally:
         message_event_recorded.disconnect(listener)
     assert heard == [(workspace_a.pk, message.pk, "clicked")]
+
+
+def test_the_preference_centre_pauses_marketing_for_30_days_and_resumes(client, message):
+    prefs = path(links.preferences_url(message))
+    response = client.post(prefs, {"action": "pause30"})
+    assert response.status_code == 200
+    assert "Paused for 30 days." in response.content.decode()
+    message.contact.refresh_from_db()
+    left = message.contact.marketing_paused_until - timezone.now()
+    assert dt.timedelta(days=29) < left <= dt.timedelta(days=30)
+    assert "Start again now" in client.get(prefs).content.decode()
+    client.post(prefs, {"action": "resume"})
+    message.contact.refresh_from_db()
+    assert message.contact.marketing_paused_until is None
