@@ -258,6 +258,11 @@ class Message(WorkspaceOwned):
                 condition=models.Q(status="queued"),
             ),
             models.Index(
+                fields=["id"],
+                name="message_queued_transactional",
+                condition=models.Q(status="queued", purpose="transactional"),
+            ),
+            models.Index(
                 fields=["claimed_at"],
                 name="message_sending",
                 condition=models.Q(status="sending"),

@@ -86,6 +86,7 @@ from campaigns.models import (
     Message,
     MessageStatus,
     SendingPolicy,
+    TemplatePurpose,
 )
 from campaigns.rendering.compile import CompiledEmail, RenderFailed, TemplateInvalid
 from campaigns.rendering.context import contact_data, render_context
@@ -117,19 +118,25 @@ Mark = Callable[[], Callable[[], None]]
 # --- claiming ---------------------------------------------------------------------------
 
 
-def _due(now: dt.datetime) -> tuple[Any, Any]:
-    """Due rows in two index-ordered sets (the partial index on (not_before, id) of queued
-    rows serves both): retries and deferrals whose time has come, oldest first; then fresh
-    rows in id order. Workspaces whose connection is paused or failing are left out."""
+def _due(now: dt.datetime) -> tuple[Any, Any, Any]:
+    """Due rows in three index-ordered sets: transactional email first (a receipt does not
+    wait behind a big campaign; its own partial index), then retries and deferrals whose
+    time has come, oldest first, then fresh rows in id order (the partial index on
+    (not_before, id) of queued rows serves both). Workspaces whose connection is paused or
+    failing are left out."""
     held = EspConnection.all_workspaces.filter(
         Q(paused_at__isnull=False) | Q(status=ConnectionStatus.FAILING)
     ).values("workspace_id")
     queued = Message.all_workspaces.filter(status=MessageStatus.QUEUED).exclude(
         workspace_id__in=held
     )
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    transactional = Q(purpose=TemplatePurpose.TRANSACTIONAL)
+    marketing = queued.exclude(transactional)
     return (
-        queued.filter(not_before__lte=now).order_by("not_before", "id"),
-        queued.filter(not_before__isnull=True).order_by("not_before", "id"),
+        queued.filter(transactional, due).order_by("id"),
+        marketing.filter(not_before__lte=now).order_by("not_before", "id"),
+        marketing.filter(not_before__isnull=True).order_by("not_before", "id"),
     )
 
 

@@ -762,3 +762,22 @@ def test_no_answer_after_the_whole_request_counts_as_sent_unconfirmed():
     assert marks == [1]
     assert [r.kind for r in results] == [deliver.SENT]
     assert results[0].reason.startswith("unconfirmed: no answer from the ESP")
+
+
+def test_transactional_email_is_claimed_before_a_queued_campaign(workspace_a):
+    from campaigns.models import Message
+    from campaigns.sending import deliver as deliver_module
+
+    template = EmailTemplateFactory(workspace=workspace_a)
+    for n in range(5):
+        contact = ContactFactory(workspace=workspace_a, email=f"c{n}@example.com")
+        Message.objects.create(
+            workspace=workspace_a, contact=contact, to_email=contact.email, template=template,
+            source="campaign", idempotency_key=f"campaign-{n}",
+        )  # fmt: skip
+    receipt = Message.objects.create(
+        workspace=workspace_a, to_email="buyer@example.com", template=template,
+        purpose="transactional", source="transactional", idempotency_key="receipt-1",
+    )  # fmt: skip
+    claimed = deliver_module.claim(limit=2)
+    assert receipt.pk in [m.pk for m in claimed]
