@@ -40,7 +40,7 @@ test: lint
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
-	for script in bench/*.py; do echo "== $$script"; \
+	for script in bench/[!_]*.py; do echo "== $$script"; \
 	  DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -23,8 +23,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +41,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from _http_server import free_port, server_env, stop_server  # noqa: E402
 from django.db import connection  # noqa: E402
 
 BATCH_SIZE = 100
@@ -119,12 +118,6 @@ def seed(contacts: int) -> tuple[object, str, dict[str, int]]:
     return workspace, secret, ids
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def stored_events(workspace) -> int:  # type: ignore[no-untyped-def]
     from contacts.models import Event
 
@@ -192,21 +185,8 @@ def _copy_row(workspace_id: int, call: dict, ids: dict[str, int], now: dt.dateti
 # --- the server ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(port: int, workers: int) -> tuple[subprocess.Popen, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DB_CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = server_env()
     try:
         import gunicorn  # noqa: F401
 
@@ -221,15 +201,6 @@ def start_server(port: int, workers: int) -> tuple[subprocess.Popen, str]:
         name = f"wsgiref pre-forked into {workers} processes (install gunicorn for keep-alive)"
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     return process, name
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)  # the group this script started, workers included
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def serve_wsgiref(port: int, workers: int) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +43,7 @@ import django  # noqa: E402
 django.setup()
 
 import requests  # noqa: E402
+from _http_server import free_port  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
@@ -52,12 +52,6 @@ MOCK_ESP = Path(os.environ.get("MAILPATH_MOCK_ESP", "/work/shared/tools/mock_esp
 SAMPLE_EVERY = 0.25  # seconds between memory samples
 BEAT_SECONDS = 5.0  # a deliver task now and then for retries that came due, as beat does
 TIMEOUT_SECONDS = 900
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the data -----------------------------------------------------------------------------

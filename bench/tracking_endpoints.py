@@ -32,7 +32,6 @@ import itertools
 import os
 import random
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -52,6 +51,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from _http_server import database_url, free_port, server_env, stop_server  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
@@ -207,12 +207,6 @@ def seed(count: int) -> tuple[list[str], list[str]]:
     return opens, clicks
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def redis_answers() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1) as probe:
@@ -222,22 +216,8 @@ def redis_answers() -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(port: int, workers: int, broker: str | None) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "MAILPATH_BENCH_SERVER": "1",
-        "DATABASE_URL": database_url(),
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DB_CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = server_env(MAILPATH_BENCH_SERVER="1")
     if broker:
         env["CELERY_BROKER_URL"] = broker
     else:
@@ -249,15 +229,6 @@ def start_server(port: int, workers: int, broker: str | None) -> subprocess.Pope
         "--backlog", "2048", "--log-level", "warning",
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)  # the group this script started, workers included
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def fetch(port: int, target: str) -> tuple[int, float]:
